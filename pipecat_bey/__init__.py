@@ -1,0 +1,1 @@
+"""Beyond Presence video avatars for Pipecat voice bots on Daily."""
