@@ -1,0 +1,1 @@
+"""Offline stand-ins for the Beyond Presence API and Daily."""
