@@ -1,0 +1,491 @@
+"""Stand-ins for daily-python's ``CallClient`` and ``Daily``, bound to a simulation.
+
+Like daily-python, event callbacks and renderer audio reach the event handler
+from a thread of the simulation's own, never from the asyncio loop, and
+completions are plain callables. Calls an ordinary voice-bot session does not
+make raise ``NotImplementedError`` naming themselves.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from pipecat_bey.testing.daily_sim.media import (
+    AudioData,
+    CustomAudioSource,
+    CustomAudioTrack,
+    Resampler,
+    VirtualMicrophoneDevice,
+    VirtualSpeakerDevice,
+)
+from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, custom_audio
+from pipecat_bey.testing.daily_sim.tokens import TokenError
+
+Completion = Callable[..., None] | None
+
+
+class _Renderer:
+    """An audio renderer: remote audio cut into callback-sized pieces at a given rate."""
+
+    def __init__(self, callback: Callable[..., None], sample_rate: int, interval_ms: int) -> None:
+        self.callback = callback
+        self.sample_rate = sample_rate
+        self.piece_bytes = sample_rate * interval_ms // 1000 * 2
+        self.buffer = bytearray()
+        self.resampler: Resampler | None = None
+
+
+class CallClient(Member):
+    """Stand-in for ``daily.CallClient`` joined to simulated rooms."""
+
+    def __init__(self, event_handler: Any = None) -> None:
+        """Create the client for the active simulation.
+
+        Args:
+            event_handler: A ``daily.EventHandler`` whose ``on_*`` methods get events.
+
+        Raises:
+            RuntimeError: If no ``DailySimulation`` is active.
+        """
+        from pipecat_bey.testing.daily_sim.world import active_simulation
+
+        super().__init__(active_simulation(), "Guest")
+        self._handler = event_handler
+        self._renderers: dict[tuple[str, str], _Renderer] = {}
+        self._inputs: dict[str, Any] = {}
+        self._released = False
+        self.world.call_clients.append(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotImplementedError(f"the simulated CallClient does not support {name}()")
+
+    # Events to the handler, from the simulation's callback thread.
+    def _event(self, name: str, *args: Any) -> None:
+        method = getattr(self._handler, name, None)
+        if method is not None:
+            self.world.dispatch(method, *args)
+
+    @staticmethod
+    def _complete(completion: Completion, *args: Any) -> None:
+        if completion is not None:
+            completion(*args)
+
+    # Joining and leaving.
+    def join(
+        self,
+        meeting_url: str,
+        meeting_token: str | None = None,
+        client_settings: dict[str, Any] | None = None,
+        completion: Completion = None,
+    ) -> None:
+        """Join a simulated room.
+
+        Args:
+            meeting_url: The room URL.
+            meeting_token: A meeting token, if any.
+            client_settings: ``inputs`` and ``publishing`` as Daily takes them.
+            completion: Called with ``(data, error)``.
+        """
+        self._event("on_call_state_updated", "joining")
+        room = self.world.room_for_url(meeting_url)
+        if room is None:
+            self._event("on_call_state_updated", "left")
+            self._complete(completion, None, f"no room at {meeting_url}")
+            return
+        try:
+            room.admit(self, meeting_token)
+        except (JoinError, TokenError) as e:
+            self._event("on_call_state_updated", "left")
+            self._complete(completion, None, str(e))
+            return
+        self._apply_client_settings(client_settings or {})
+        self._event("on_call_state_updated", "joined")
+        data = {
+            "participants": {"local": self.info(local=True)},
+            "meetingSession": {"id": room.session_id},
+        }
+        self._complete(completion, data, None)
+
+    def _apply_client_settings(self, settings: dict[str, Any]) -> None:
+        if "inputs" in settings:
+            self.update_inputs(settings["inputs"])
+        if "publishing" in settings:
+            self.update_publishing(settings["publishing"])
+
+    def leave(self, completion: Completion = None) -> None:
+        """Leave the room.
+
+        Args:
+            completion: Called with ``None`` (no error).
+        """
+        if self.room is not None:
+            self._event("on_call_state_updated", "leaving")
+            self.room.remove(self, "leftCall")
+            self._event("on_call_state_updated", "left")
+        self._complete(completion, None)
+
+    def release(self) -> None:
+        """Release the client (leaving first if needed)."""
+        if self.room is not None:
+            self.room.remove(self, "leftCall")
+        self._released = True
+        if self in self.world.call_clients:
+            self.world.call_clients.remove(self)
+
+    # State.
+    def participants(self) -> dict[str, Any]:
+        """Everyone in the room, ``"local"`` being this client.
+
+        Returns:
+            Participants by id.
+        """
+        result = {"local": self.info(local=True)}
+        if self.room:
+            for member in self.room.participants():
+                if member is not self:
+                    result[member.id] = member.info()
+        return result
+
+    def participant_counts(self) -> dict[str, int]:
+        """How many are in the room.
+
+        Returns:
+            ``{"present": n, "hidden": 0}``.
+        """
+        return {"present": len(self.room.members) if self.room else 0, "hidden": 0}
+
+    def set_user_name(self, user_name: str) -> None:
+        """Set the name others see (a token's name wins, as in Daily).
+
+        Args:
+            user_name: The name.
+        """
+        if not self.claims.user_name:
+            self.user_name = user_name
+
+    # Publishing.
+    def update_inputs(self, input_settings: dict[str, Any], completion: Completion = None) -> None:
+        """Choose the sources of the microphone and other inputs.
+
+        Args:
+            input_settings: Daily input settings.
+            completion: Called with the error, ``None``.
+        """
+        for kind, settings in input_settings.items():
+            current = self._inputs.setdefault(kind, {})
+            current.update(settings)
+            if kind == MICROPHONE:
+                track_id = ((settings.get("settings") or {}).get("customTrack") or {}).get("id")
+                if track_id:
+                    current["source"] = self.world.tracks.get(track_id)
+        self._refresh_microphone()
+        self._complete(completion, None)
+
+    def update_publishing(
+        self, publishing_settings: dict[str, Any], completion: Completion = None
+    ) -> None:
+        """Start or stop publishing tracks.
+
+        Args:
+            publishing_settings: Daily publishing settings.
+            completion: Called with the error, ``None``.
+        """
+        for kind, value in publishing_settings.items():
+            if kind == "customAudio":
+                for name, on in value.items():
+                    key = custom_audio(name)
+                    source = self.sources.get(key)
+                    self.set_publishing(key, source if _is_on(on) else None)
+            else:
+                self._inputs.setdefault(kind, {})["isPublishing"] = _is_on(value)
+        self._refresh_microphone()
+        self._complete(completion, None)
+
+    def _refresh_microphone(self) -> None:
+        mic = self._inputs.get(MICROPHONE, {})
+        source = mic.get("source")
+        on = source is not None and mic.get("isEnabled", True) and mic.get("isPublishing", False)
+        if (self.publishing.get(MICROPHONE) is not None) != bool(on) or (
+            on and self.publishing.get(MICROPHONE) is not source
+        ):
+            self.set_publishing(MICROPHONE, source if on else None)
+
+    def add_custom_audio_track(
+        self,
+        track_name: str,
+        audio_track: CustomAudioTrack,
+        ignore_audio_level: bool | None = None,
+        completion: Completion = None,
+    ) -> None:
+        """Add and publish a custom audio track.
+
+        Args:
+            track_name: Its name.
+            audio_track: The track.
+            ignore_audio_level: Accepted for compatibility.
+            completion: Called with ``None``.
+        """
+        key = custom_audio(track_name)
+        self.sources[key] = audio_track.source
+        self.set_publishing(key, audio_track.source)
+        self._complete(completion, None)
+
+    def remove_custom_audio_track(self, track_name: str, completion: Completion = None) -> None:
+        """Stop publishing and remove a custom audio track.
+
+        Args:
+            track_name: Its name.
+            completion: Called with ``None``.
+        """
+        key = custom_audio(track_name)
+        self.sources.pop(key, None)
+        self.set_publishing(key, None)
+        self._complete(completion, None)
+
+    def add_custom_video_track(
+        self, track_name: str, video_track: Any, completion: Completion = None
+    ) -> None:
+        """Accept a custom video track (video is not simulated).
+
+        Args:
+            track_name: Its name.
+            video_track: The track.
+            completion: Called with ``None``.
+        """
+        self._complete(completion, None)
+
+    def remove_custom_video_track(self, track_name: str, completion: Completion = None) -> None:
+        """Remove a custom video track.
+
+        Args:
+            track_name: Its name.
+            completion: Called with ``None``.
+        """
+        self._complete(completion, None)
+
+    # Receiving.
+    def update_subscriptions(
+        self,
+        participant_settings: dict[str, Any] | None = None,
+        profile_settings: dict[str, Any] | None = None,
+        completion: Completion = None,
+    ) -> None:
+        """Change what this client receives.
+
+        Args:
+            participant_settings: Per-participant settings.
+            profile_settings: Profile settings.
+            completion: Called with the error, ``None``.
+        """
+        super().update_subscriptions(participant_settings, profile_settings)
+        self._complete(completion, None)
+
+    def update_subscription_profiles(
+        self, profile_settings: dict[str, Any], completion: Completion = None
+    ) -> None:
+        """Define subscription profiles.
+
+        Args:
+            profile_settings: ``{profile: media settings}``.
+            completion: Called with the error, ``None``.
+        """
+        self.update_profiles(profile_settings)
+        self._complete(completion, None)
+
+    def set_audio_renderer(
+        self,
+        participant_id: str,
+        callback: Callable[..., None],
+        audio_source: str = "microphone",
+        sample_rate: int = 16000,
+        callback_interval_ms: int = 20,
+    ) -> None:
+        """Receive a participant's audio as ``callback(participant_id, AudioData, source)``.
+
+        Args:
+            participant_id: Whose audio.
+            callback: The renderer.
+            audio_source: ``"microphone"``, ``"screenAudio"`` or a custom track name.
+            sample_rate: Rate to deliver at.
+            callback_interval_ms: Size of each piece, in milliseconds.
+        """
+        key = (
+            audio_source
+            if audio_source in (MICROPHONE, "screenAudio")
+            else custom_audio(audio_source)
+        )
+        self._renderers[(participant_id, key)] = _Renderer(
+            callback, sample_rate, callback_interval_ms
+        )
+
+    def set_video_renderer(self, participant_id: str, callback: Any, **kwargs: Any) -> None:
+        """Accept a video renderer (no video is simulated, so it is never called).
+
+        Args:
+            participant_id: Whose video.
+            callback: The renderer.
+            **kwargs: Accepted for compatibility.
+        """
+
+    def send_app_message(
+        self, message: Any, participant_id: str | None = None, completion: Completion = None
+    ) -> None:
+        """Send an app message to one participant or everyone.
+
+        Args:
+            message: JSON-serialisable message.
+            participant_id: The recipient, or None for everyone.
+            completion: Called with an error or ``None``.
+        """
+        if self.room is None:
+            self._complete(completion, "not in a call")
+            return
+        self._complete(completion, self.room.send_app_message(self, message, participant_id))
+
+    # Member hooks: Daily's events.
+    def on_participant_joined(self, member: Member) -> None:  # noqa: D102
+        self._event("on_participant_joined", member.info())
+
+    def on_participant_left(self, member: Member, reason: str) -> None:  # noqa: D102
+        for key in [k for k in self._renderers if k[0] == member.id]:
+            del self._renderers[key]
+        self._event("on_participant_left", member.info(), reason)
+
+    def on_participant_updated(self, member: Member) -> None:  # noqa: D102
+        self._event("on_participant_updated", member.info())
+
+    def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
+        self._event("on_app_message", message, sender.id)
+
+    def on_removed(self, reason: str) -> None:  # noqa: D102
+        self._event("on_call_state_updated", "left")
+
+    def on_audio(  # noqa: D102
+        self,
+        publisher: Member,
+        track: str,
+        source: CustomAudioSource,
+        pcm: bytes,
+        start: float,
+        position: int,
+    ) -> None:
+        if source.channels != 1:
+            pcm = _to_mono(pcm)
+        renderer = self._renderers.get((publisher.id, track))
+        if renderer is not None:
+            if renderer.resampler is None or renderer.resampler.from_rate != source.sample_rate:
+                renderer.resampler = Resampler(source.sample_rate, renderer.sample_rate)
+            renderer.buffer.extend(renderer.resampler(pcm))
+            while len(renderer.buffer) >= renderer.piece_bytes:
+                piece = bytes(renderer.buffer[: renderer.piece_bytes])
+                del renderer.buffer[: renderer.piece_bytes]
+                audio = AudioData(piece, renderer.sample_rate, 1)
+                self.world.dispatch(renderer.callback, publisher.id, audio, track.split(":")[-1])
+        speaker = self.world.selected_speaker
+        if speaker is not None and track == MICROPHONE:
+            speaker.push(publisher.id, Resampler(source.sample_rate, speaker.sample_rate)(pcm))
+
+
+def _is_on(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value.get("isPublishing", True))
+    return bool(value)
+
+
+def _to_mono(pcm: bytes) -> bytes:
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype=np.int16).reshape(-1, 2).astype(np.int32)
+    return (samples.sum(axis=1) // 2).astype(np.int16).tobytes()
+
+
+class Daily:
+    """Stand-in for ``daily.Daily``: process-wide devices and settings."""
+
+    @staticmethod
+    def init(**kwargs: Any) -> None:
+        """Initialise (nothing to do in the simulation).
+
+        Args:
+            **kwargs: Accepted for compatibility.
+        """
+
+    @staticmethod
+    def deinit() -> None:
+        """De-initialise (nothing to do)."""
+
+    @staticmethod
+    def set_log_level(level: Any) -> None:
+        """Accept a log level.
+
+        Args:
+            level: The level.
+        """
+
+    @staticmethod
+    def create_speaker_device(
+        device_name: str, sample_rate: int = 16000, channels: int = 1, non_blocking: bool = False
+    ) -> VirtualSpeakerDevice:
+        """Create a virtual speaker.
+
+        Args:
+            device_name: Its name.
+            sample_rate: Rate it is read at.
+            channels: Channels.
+            non_blocking: Whether reads return at once.
+
+        Returns:
+            The device.
+        """
+        from pipecat_bey.testing.daily_sim.world import active_simulation
+
+        device = VirtualSpeakerDevice(device_name, sample_rate, channels, non_blocking)
+        active_simulation().speakers[device_name] = device
+        return device
+
+    @staticmethod
+    def select_speaker_device(device_name: str) -> None:
+        """Make a speaker the process's output (as in Daily, one for all clients).
+
+        Args:
+            device_name: The device.
+        """
+        from pipecat_bey.testing.daily_sim.world import active_simulation
+
+        world = active_simulation()
+        world.selected_speaker = world.speakers[device_name]
+
+    @staticmethod
+    def create_microphone_device(
+        device_name: str, sample_rate: int = 16000, channels: int = 1, non_blocking: bool = False
+    ) -> VirtualMicrophoneDevice:
+        """Create a virtual microphone whose audio a client can publish.
+
+        Args:
+            device_name: Its name.
+            sample_rate: Rate of the audio written.
+            channels: Channels.
+            non_blocking: Whether writes return at once.
+
+        Returns:
+            The device.
+        """
+        from pipecat_bey.testing.daily_sim.world import active_simulation
+
+        device = VirtualMicrophoneDevice(device_name, sample_rate, channels, non_blocking)
+        active_simulation().tracks[device_name] = device.source
+        return device
+
+    @staticmethod
+    def create_native_vad(*args: Any, **kwargs: Any) -> Any:
+        """Not simulated.
+
+        Args:
+            *args: Ignored.
+            **kwargs: Ignored.
+
+        Raises:
+            NotImplementedError: Always.
+        """
+        raise NotImplementedError("the simulated Daily does not support create_native_vad()")

@@ -1,0 +1,284 @@
+"""Media objects of the simulation: stand-ins for daily-python's sources, tracks and devices.
+
+A ``CustomAudioSource`` paces writes in real time, as Daily's does: the
+completion of ``write_frames`` fires as the audio plays out (20 ms before its
+end, so a writer that writes again at once leaves no gap), one second of audio
+taking one second. Written audio is sent to subscribers as it is written, whole
+and sample-exact, so what was written before an app message reaches them first.
+With ``auto_silence`` the track carries silence between writes; it is not
+generated sample by sample but shown to receivers as a jump of the track
+position, which they fill with zeros.
+"""
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pipecat_bey.testing.daily_sim.room import Member
+
+_track_ids = itertools.count(1)
+
+# Like daily-python, a write completes a little before its audio has fully played
+# out, so the next write arrives in time and the track has no gap.
+PLAYOUT_LEAD_S = 0.02
+
+
+@dataclass
+class AudioData:
+    """Audio handed to an audio renderer, shaped like daily-python's ``AudioData``."""
+
+    audio_frames: bytes
+    sample_rate: int
+    num_channels: int
+    bits_per_sample: int = 16
+
+    @property
+    def num_audio_frames(self) -> int:
+        """Number of samples per channel."""
+        return len(self.audio_frames) // (2 * self.num_channels)
+
+
+class CustomAudioSource:
+    """Stand-in for ``daily.CustomAudioSource``: audio an application writes into a track."""
+
+    def __init__(self, sample_rate: int, channels: int, auto_silence: bool = True) -> None:
+        """Create the source.
+
+        Args:
+            sample_rate: Sample rate of the audio written.
+            channels: Channels of the audio written.
+            auto_silence: Whether the track carries silence while nothing is written.
+        """
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.auto_silence = auto_silence
+        self.bound: tuple[Member, str] | None = None  # who publishes it, as which track
+        self._clock = 0.0  # monotonic time at which the audio written so far ends
+        self._position = 0  # samples the track has carried, silence included
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def write_frames(self, frames: bytes, completion: Callable[[int], None] | None = None) -> int:
+        """Write 16-bit PCM; the completion gets the number of frames once played out.
+
+        Args:
+            frames: Interleaved 16-bit PCM.
+            completion: Called with the number of frames written, after they played.
+
+        Returns:
+            The number of frames accepted.
+        """
+        loop = self._loop or asyncio.get_event_loop()
+        self._loop = loop
+        num_frames = len(frames) // (2 * self.channels)
+        if threading_loop_mismatch(loop):
+            loop.call_soon_threadsafe(self._write, bytes(frames), num_frames, completion)
+        else:
+            self._write(bytes(frames), num_frames, completion)
+        return num_frames
+
+    def _write(
+        self, frames: bytes, num_frames: int, completion: Callable[[int], None] | None
+    ) -> None:
+        assert self._loop is not None
+        now = time.monotonic()
+        start = max(now, self._clock)
+        if self.auto_silence and self._clock and start > self._clock:
+            self._position += round((start - self._clock) * self.sample_rate)
+        duration = num_frames / self.sample_rate
+        self._clock = start + duration
+        position = self._position
+        self._position += num_frames
+        if num_frames and self.bound is not None:
+            member, track = self.bound
+            member.publish_audio(track, self, frames, start, position)
+        if completion is not None:
+            done_at = max(start, self._clock - PLAYOUT_LEAD_S)
+            self._loop.call_at(self._loop_time(done_at), completion, num_frames)
+
+    def _loop_time(self, monotonic_time: float) -> float:
+        assert self._loop is not None
+        return self._loop.time() + (monotonic_time - time.monotonic())
+
+
+def threading_loop_mismatch(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller is on another thread than the simulation's loop."""
+    try:
+        return asyncio.get_running_loop() is not loop
+    except RuntimeError:
+        return True
+
+
+class CustomAudioTrack:
+    """Stand-in for ``daily.CustomAudioTrack``."""
+
+    def __init__(self, audio_source: CustomAudioSource) -> None:
+        """Wrap a source in a track.
+
+        Args:
+            audio_source: The source.
+        """
+        from pipecat_bey.testing.daily_sim.world import active_simulation
+
+        self.source = audio_source
+        self.id = f"sim-audio-track-{next(_track_ids)}"
+        active_simulation().tracks[self.id] = audio_source
+
+
+class CustomVideoSource:
+    """Stand-in for ``daily.CustomVideoSource``; frames are accepted and discarded."""
+
+    def __init__(self, width: int, height: int, color_format: str) -> None:
+        """Create the source.
+
+        Args:
+            width: Frame width.
+            height: Frame height.
+            color_format: Color format of the frames.
+        """
+        self.width, self.height, self.color_format = width, height, color_format
+        self.frames_written = 0
+
+    def write_frame(self, frame: bytes) -> None:
+        """Accept a frame (video is not simulated).
+
+        Args:
+            frame: The frame.
+        """
+        self.frames_written += 1
+
+
+class CustomVideoTrack:
+    """Stand-in for ``daily.CustomVideoTrack``."""
+
+    def __init__(self, video_source: CustomVideoSource) -> None:
+        """Wrap a source in a track.
+
+        Args:
+            video_source: The source.
+        """
+        self.source = video_source
+        self.id = f"sim-video-track-{next(_track_ids)}"
+
+
+class VirtualSpeakerDevice:
+    """Stand-in for Daily's virtual speaker: the mix of the microphones it hears."""
+
+    def __init__(self, name: str, sample_rate: int, channels: int, non_blocking: bool) -> None:
+        """Create the device.
+
+        Args:
+            name: Device name.
+            sample_rate: Rate audio is read at.
+            channels: Channels read.
+            non_blocking: Whether reads return at once with what there is.
+        """
+        self.name = name
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.non_blocking = non_blocking
+        self._buffers: dict[str, bytearray] = {}
+
+    def push(self, participant_id: str, pcm: bytes) -> None:
+        """Queue audio heard from one participant (already at the device's rate).
+
+        Args:
+            participant_id: Who it came from.
+            pcm: 16-bit mono PCM.
+        """
+        self._buffers.setdefault(participant_id, bytearray()).extend(pcm)
+
+    def read_frames(
+        self, num_frames: int, completion: Callable[[bytes], None] | None = None
+    ) -> bytes:
+        """Read up to ``num_frames`` of the mix (non-blocking: what there is).
+
+        Args:
+            num_frames: Frames wanted.
+            completion: Called with the audio.
+
+        Returns:
+            The audio read.
+        """
+        want = num_frames * 2 * self.channels
+        parts = []
+        for buffer in self._buffers.values():
+            if buffer:
+                parts.append(bytes(buffer[:want]))
+                del buffer[:want]
+        if not parts:
+            mixed = b""
+        else:
+            length = max(len(p) for p in parts)
+            total = np.zeros(length // 2, dtype=np.int32)
+            for part in parts:
+                samples = np.frombuffer(part, dtype=np.int16)
+                total[: len(samples)] += samples
+            mixed = np.clip(total, -32768, 32767).astype(np.int16).tobytes()
+        if completion is not None:
+            completion(mixed)
+        return mixed
+
+
+class VirtualMicrophoneDevice:
+    """Stand-in for Daily's virtual microphone: a named source of microphone audio."""
+
+    def __init__(self, name: str, sample_rate: int, channels: int, non_blocking: bool) -> None:
+        """Create the device.
+
+        Args:
+            name: Device name.
+            sample_rate: Rate of the audio written.
+            channels: Channels written.
+            non_blocking: Whether writes return at once.
+        """
+        self.name = name
+        self.source = CustomAudioSource(sample_rate, channels, auto_silence=True)
+
+    def write_frames(self, frames: bytes, completion: Callable[[int], None] | None = None) -> int:
+        """Write microphone audio, paced like a custom source.
+
+        Args:
+            frames: 16-bit PCM.
+            completion: Called with the number of frames once played.
+
+        Returns:
+            The number of frames accepted.
+        """
+        return self.source.write_frames(frames, completion)
+
+
+class Resampler:
+    """Streaming 16-bit mono resampler (soxr, which pipecat already depends on)."""
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        """Create the resampler.
+
+        Args:
+            from_rate: Input rate.
+            to_rate: Output rate.
+        """
+        self.from_rate, self.to_rate = from_rate, to_rate
+        self._stream: Any = None
+        if from_rate != to_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16", quality="VHQ")
+
+    def __call__(self, pcm: bytes) -> bytes:
+        """Resample one piece of a stream.
+
+        Args:
+            pcm: 16-bit mono PCM at the input rate.
+
+        Returns:
+            PCM at the output rate.
+        """
+        if self._stream is None:
+            return pcm
+        return self._stream.resample_chunk(np.frombuffer(pcm, dtype=np.int16)).tobytes()

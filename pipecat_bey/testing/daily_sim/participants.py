@@ -1,0 +1,469 @@
+"""Scriptable participants of a simulated room: a user, and the Beyond Presence avatar."""
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from pipecat_bey.testing.daily_sim.media import CustomAudioSource, Resampler
+from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, Room, custom_audio
+from pipecat_bey.testing.daily_sim.tokens import TokenError
+
+if TYPE_CHECKING:
+    from pipecat_bey.testing.daily_sim.world import DailySimulation
+
+BEY_TRACK = "bey-custom-track"
+
+
+@dataclass(frozen=True)
+class ReceivedAudio:
+    """One piece of audio a participant received.
+
+    Parameters:
+        at: Monotonic time it arrived.
+        publisher_id: Who sent it.
+        track: Track key (``"microphone"``, ``"customAudio:<name>"``).
+        position: Its position in the sender's track, in samples.
+        sample_rate: Its sample rate.
+        pcm: 16-bit mono PCM.
+    """
+
+    at: float
+    publisher_id: str
+    track: str
+    position: int
+    sample_rate: int
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """An app message a participant received."""
+
+    at: float
+    sender_id: str
+    message: Any
+
+
+class SimulatedParticipant(Member):
+    """A participant driven by a script: joins, speaks, listens, leaves.
+
+    Its microphone streams continuously while it is in the room, silence
+    when it is not speaking, as a browser's does.
+    """
+
+    def __init__(
+        self,
+        world: "DailySimulation",
+        room: Room,
+        user_name: str,
+        *,
+        token: str | None = None,
+        sample_rate: int = 16000,
+    ) -> None:
+        """Create the participant (not yet in the room).
+
+        Args:
+            world: The simulation.
+            room: The room it joins.
+            user_name: Its name (a token's name wins).
+            token: Its meeting token, if any.
+            sample_rate: Rate of its microphone.
+        """
+        super().__init__(world, user_name)
+        self.target_room = room
+        self.token = token
+        self.sample_rate = sample_rate
+        self.received: list[ReceivedAudio] = []
+        self.app_messages: list[ReceivedMessage] = []
+        self.left_at: float | None = None
+        self.removed_reason: str | None = None
+        self._mic = CustomAudioSource(sample_rate, 1, auto_silence=True)
+        self._to_say: deque[tuple[bytes, asyncio.Future[None] | None]] = deque()
+        self._mic_task: asyncio.Task | None = None
+        self._changed = asyncio.Event()
+        self._first_active: dict[tuple[str, str], float] = {}
+
+    async def join(self) -> None:
+        """Join the room and start the microphone.
+
+        Raises:
+            JoinError: If the room refuses (bad or expired token, private room).
+        """
+        try:
+            self.target_room.admit(self, self.token)
+        except TokenError as e:
+            raise JoinError(f"not-allowed: {e}") from e
+        self.left_at = None
+        self.removed_reason = None
+        self._mic = CustomAudioSource(self.sample_rate, 1, auto_silence=True)
+        self.set_publishing(MICROPHONE, self._mic)
+        self._mic_task = self.world.spawn(self._stream_microphone(), f"mic-{self.id}")
+        self._notify()
+
+    async def leave(self) -> None:
+        """Leave the room."""
+        if self.room is not None:
+            self.room.remove(self, "leftCall")
+        self._stopped()
+
+    def _stopped(self) -> None:
+        self.left_at = time.monotonic()
+        if self._mic_task is not None:
+            self._mic_task.cancel()
+            self._mic_task = None
+        for _, done in self._to_say:
+            if done is not None and not done.done():
+                done.set_result(None)
+        self._to_say.clear()
+        self._notify()
+
+    @property
+    def in_room(self) -> bool:
+        """Whether it is in the room now."""
+        return self.room is not None
+
+    async def speak(self, pcm: bytes, sample_rate: int) -> None:
+        """Say 16-bit mono PCM into the room, returning once it has played.
+
+        Args:
+            pcm: The audio.
+            sample_rate: Its rate.
+        """
+        audio = (
+            Resampler(sample_rate, self.sample_rate)(pcm)
+            if sample_rate != self.sample_rate
+            else pcm
+        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_say.append((audio, done))
+        await done
+
+    async def speak_wav(self, path: str | Path) -> None:
+        """Say a 16-bit WAV file (stereo is mixed down).
+
+        Args:
+            path: The file.
+        """
+        from pipecat_bey.testing.audio import read_wav, to_mono
+
+        pcm, rate, channels = read_wav(path)
+        await self.speak(to_mono(pcm, channels), rate)
+
+    async def _stream_microphone(self) -> None:
+        piece = self.sample_rate // 50 * 2  # 20 ms, as a browser sends
+        silence = bytes(piece)
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk, done = silence, None
+            if self._to_say:
+                audio, future = self._to_say[0]
+                chunk = audio[:piece]
+                if len(audio) > piece:
+                    self._to_say[0] = (audio[piece:], future)
+                else:
+                    self._to_say.popleft()
+                    done = future
+            written: asyncio.Future[int] = loop.create_future()
+            self._mic.write_frames(
+                chunk, completion=lambda n, f=written: f.done() or f.set_result(n)
+            )
+            await written
+            if done is not None and not done.done():
+                done.set_result(None)
+
+    def send_app_message(self, message: Any, to: str | None = None) -> str | None:
+        """Send an app message.
+
+        Args:
+            message: The message.
+            to: A participant id, or None for everyone.
+
+        Returns:
+            An error, or None.
+        """
+        if self.room is None:
+            return "not in the room"
+        return self.room.send_app_message(self, message, to)
+
+    def heard_audio(self, publisher_id: str, track: str = MICROPHONE) -> bytes:
+        """Everything received from one track, silence between pieces filled in.
+
+        Args:
+            publisher_id: Who sent it.
+            track: The track key.
+
+        Returns:
+            16-bit mono PCM.
+        """
+        pieces = [r for r in self.received if r.publisher_id == publisher_id and r.track == track]
+        return _assemble(pieces, self.subscribed_since_for(pieces, publisher_id, track))
+
+    def subscribed_since_for(
+        self, pieces: list[ReceivedAudio], publisher_id: str, track: str
+    ) -> float | None:
+        """When the subscription whose pieces these are took effect (for leading silence).
+
+        Args:
+            pieces: Received pieces of one track.
+            publisher_id: Who sent them.
+            track: The track key.
+
+        Returns:
+            A monotonic time, or None.
+        """
+        return self._first_active.get((publisher_id, track))
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` is true (checked whenever something arrives).
+
+        Args:
+            predicate: A callable returning a bool.
+            timeout: Seconds to wait.
+
+        Raises:
+            TimeoutError: If it did not become true in time.
+        """
+        deadline = None if timeout == float("inf") else time.monotonic() + timeout
+        while not predicate():
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"{self.user_name}: condition not met within {timeout} s")
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                continue
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self.world.notify()
+
+    # Member hooks.
+    def refresh_subscriptions(self) -> None:  # noqa: D102
+        super().refresh_subscriptions()
+        for key, active in self._active_from.items():
+            if active is not None and key not in self._first_active:
+                self._first_active[key] = active
+
+    def on_audio(  # noqa: D102
+        self,
+        publisher: Member,
+        track: str,
+        source: CustomAudioSource,
+        pcm: bytes,
+        start: float,
+        position: int,
+    ) -> None:
+        self.received.append(
+            ReceivedAudio(time.monotonic(), publisher.id, track, position, source.sample_rate, pcm)
+        )
+        self._notify()
+
+    def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
+        self.app_messages.append(ReceivedMessage(time.monotonic(), sender.id, message))
+        self._notify()
+
+    def on_participant_joined(self, member: Member) -> None:  # noqa: D102
+        self._notify()
+
+    def on_participant_left(self, member: Member, reason: str) -> None:  # noqa: D102
+        self._notify()
+
+    def on_removed(self, reason: str) -> None:  # noqa: D102
+        self.removed_reason = reason
+        self._stopped()
+
+
+def _assemble(pieces: list[ReceivedAudio], subscribed_at: float | None) -> bytes:
+    """Lay received pieces out by track position; silence where the track carried it."""
+    if not pieces:
+        return b""
+    rate = pieces[0].sample_rate
+    out = bytearray()
+    lead = 0
+    if subscribed_at is not None:
+        lead = max(round((pieces[0].at - subscribed_at) * rate), 0)
+    out.extend(bytes(lead * 2))
+    base = pieces[0].position - lead
+    for piece in pieces:
+        offset = (piece.position - base) * 2
+        if offset > len(out):
+            out.extend(bytes(offset - len(out)))
+        out.extend(piece.pcm)
+    return bytes(out)
+
+
+class SimulatedUser(SimulatedParticipant):
+    """A person in the room: speaks into its microphone and hears the others."""
+
+
+@dataclass
+class AvatarBehaviour:
+    """How simulated avatars behave, failure modes included.
+
+    Parameters:
+        join_delay_s: Seconds from the session starting to the avatar joining.
+        never_join: The avatar never comes.
+        leave_after_s: The avatar leaves this long after joining.
+        rejoin_after_s: After leaving by itself, it rejoins this long after.
+        second_avatar: Two avatars join for one session.
+        playback_delay_s: Time from receiving audio to speaking it (rendering).
+        sample_rate: Rate of the avatar's microphone.
+    """
+
+    join_delay_s: float = 1.0
+    never_join: bool = False
+    leave_after_s: float | None = None
+    rejoin_after_s: float | None = None
+    second_avatar: bool = False
+    playback_delay_s: float = 0.08
+    sample_rate: int = 24000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SimulatedAvatar(SimulatedParticipant):
+    """The Beyond Presence avatar as it behaves in a Daily room.
+
+    It joins with the session's meeting token, subscribes to ``bey-custom-track``
+    (and nothing else), records every sample it receives, speaks what it
+    received on its microphone after a short rendering delay, drops what it has
+    not yet spoken on the ``"interrupt"`` app message, and leaves when ejected or
+    when its token expires.
+    """
+
+    def __init__(
+        self,
+        world: "DailySimulation",
+        room: Room,
+        token: str,
+        behaviour: AvatarBehaviour,
+        *,
+        session_id: str = "",
+    ) -> None:
+        """Create the avatar (it joins when run).
+
+        Args:
+            world: The simulation.
+            room: The room named by the session.
+            token: The session's meeting token.
+            behaviour: How it behaves.
+            session_id: The Beyond Presence session it belongs to.
+        """
+        super().__init__(world, room, "Avatar", token=token, sample_rate=behaviour.sample_rate)
+        self.behaviour = behaviour
+        self.session_id = session_id
+        self.joined_times: list[float] = []
+        self.join_error: str | None = None
+        self.interrupts: list[float] = []
+        self._pending: deque[bytes] = deque()
+        self._playback_resampler: Resampler | None = None
+
+    @property
+    def received_chunks(self) -> list[tuple[float, bytes]]:
+        """``(arrival time, pcm)`` of every piece received on ``bey-custom-track``."""
+        return [(r.at, r.pcm) for r in self.received if r.track == custom_audio(BEY_TRACK)]
+
+    def received_audio(self) -> bytes:
+        """Everything received on ``bey-custom-track``, with the silence the track carried.
+
+        Returns:
+            16-bit mono PCM at the track's rate (``received_sample_rate``).
+        """
+        pieces = [r for r in self.received if r.track == custom_audio(BEY_TRACK)]
+        if not pieces:
+            return b""
+        publisher = pieces[0].publisher_id
+        pieces = [p for p in pieces if p.publisher_id == publisher]
+        return _assemble(pieces, self._first_active.get((publisher, custom_audio(BEY_TRACK))))
+
+    @property
+    def received_sample_rate(self) -> int | None:
+        """Sample rate of the audio received, once some has arrived."""
+        pieces = [r for r in self.received if r.track == custom_audio(BEY_TRACK)]
+        return pieces[0].sample_rate if pieces else None
+
+    @property
+    def joined_at_first(self) -> float | None:
+        """When it first joined (monotonic), if it has."""
+        return self.joined_times[0] if self.joined_times else None
+
+    async def run(self, extra_delay_s: float = 0.0) -> None:
+        """Join after the configured delay and follow the behaviour's script.
+
+        Args:
+            extra_delay_s: Added to the join delay (a second avatar comes a bit later).
+        """
+        if self.behaviour.never_join:
+            return
+        await asyncio.sleep(self.behaviour.join_delay_s + extra_delay_s)
+        while True:
+            try:
+                await self.join()
+            except JoinError as e:
+                self.join_error = str(e)
+                logger.warning(f"simulated avatar could not join: {e}")
+                return
+            self.joined_times.append(time.monotonic())
+            # Only the bot's speech matters to it, on the track it is sent on.
+            self.update_profiles(
+                {"base": {"microphone": "unsubscribed", "customAudio": {BEY_TRACK: "subscribed"}}}
+            )
+            playback = self.world.spawn(self._play_back(), f"avatar-playback-{self.id}")
+            try:
+                if self.behaviour.leave_after_s is None:
+                    await self.wait_for(lambda: not self.in_room, timeout=float("inf"))
+                    return
+                await asyncio.sleep(self.behaviour.leave_after_s)
+                await self.leave()
+            finally:
+                playback.cancel()
+            if self.behaviour.rejoin_after_s is None or self.removed_reason:
+                return
+            await asyncio.sleep(self.behaviour.rejoin_after_s)
+
+    async def _play_back(self) -> None:
+        """Speak what arrives, after the rendering delay, on the microphone."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wait_for(lambda: bool(self._pending), timeout=float("inf"))
+            await asyncio.sleep(self.behaviour.playback_delay_s)
+            while self._pending:
+                audio = self._pending.popleft()
+                written: asyncio.Future[int] = loop.create_future()
+                self._mic.write_frames(
+                    audio, completion=lambda n, f=written: f.done() or f.set_result(n)
+                )
+                await written
+
+    async def _stream_microphone(self) -> None:
+        # The avatar's microphone carries its speech only (auto silence fills the rest).
+        await asyncio.Event().wait()
+
+    def on_audio(  # noqa: D102
+        self,
+        publisher: Member,
+        track: str,
+        source: CustomAudioSource,
+        pcm: bytes,
+        start: float,
+        position: int,
+    ) -> None:
+        super().on_audio(publisher, track, source, pcm, start, position)
+        if (
+            self._playback_resampler is None
+            or self._playback_resampler.from_rate != source.sample_rate
+        ):
+            self._playback_resampler = Resampler(source.sample_rate, self.sample_rate)
+        if any(pcm):
+            self._pending.append(self._playback_resampler(pcm))
+
+    def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
+        super().on_app_message(message, sender)
+        if message == "interrupt":
+            self.interrupts.append(time.monotonic())
+            self._pending.clear()

@@ -1,0 +1,142 @@
+"""Daily's REST endpoints that bots use, served on loopback for the simulation.
+
+``POST /v1/meeting-tokens``, ``GET/POST/DELETE /v1/rooms``, and
+``POST /v1/rooms/{name}/eject``, with Bearer auth and Daily's error shape
+(``{"error": ..., "info": ...}``). pipecat's ``DailyRESTHelper`` works against it
+through ``daily_api_url``.
+"""
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from pipecat_bey.testing.daily_sim import tokens
+
+if TYPE_CHECKING:
+    from pipecat_bey.testing.daily_sim.world import DailySimulation
+
+_BOOL_PROPERTIES = ("is_owner", "eject_at_token_exp")
+_NUMBER_PROPERTIES = ("exp", "nbf", "eject_after_elapsed")
+_STRING_PROPERTIES = ("room_name", "user_name", "user_id")
+
+
+def _error(status: int, error: str, info: str) -> web.Response:
+    return web.json_response({"error": error, "info": info}, status=status)
+
+
+class DailyRESTServer:
+    """The REST side of a ``DailySimulation``."""
+
+    def __init__(self, world: "DailySimulation", api_key: str) -> None:
+        """Create the server (started by the simulation).
+
+        Args:
+            world: The simulation whose rooms it serves.
+            api_key: The Bearer key it accepts.
+        """
+        self._world = world
+        self._api_key = api_key
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        """Serve on 127.0.0.1 on a free port."""
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_post("/v1/meeting-tokens", self._meeting_tokens)
+        app.router.add_post("/v1/rooms", self._create_room)
+        app.router.add_get("/v1/rooms/{name}", self._get_room)
+        app.router.add_delete("/v1/rooms/{name}", self._delete_room)
+        app.router.add_post("/v1/rooms/{name}/eject", self._eject)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self._api_key}":
+            return _error(401, "authentication-error", "Bad authorization header format or key")
+        return await handler(request)
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json()
+        except (ValueError, json.JSONDecodeError):
+            return _error(400, "invalid-request-error", "request body is not valid json")
+        if not isinstance(body, dict):
+            return _error(400, "invalid-request-error", "request body must be an object")
+        return body
+
+    async def _meeting_tokens(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        properties = body.get("properties", {})
+        if not isinstance(properties, dict):
+            return _error(400, "invalid-request-error", "properties must be an object")
+        for name, value in properties.items():
+            if name in _BOOL_PROPERTIES and not isinstance(value, bool):
+                return _error(400, "invalid-request-error", f"{name} must be a boolean")
+            if name in _NUMBER_PROPERTIES and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                return _error(400, "invalid-request-error", f"{name} must be a number")
+            if name in _STRING_PROPERTIES and not isinstance(value, str):
+                return _error(400, "invalid-request-error", f"{name} must be a string")
+        room_name = properties.get("room_name")
+        if room_name is not None and room_name not in self._world.rooms:
+            return _error(400, "invalid-request-error", f"room_name {room_name} does not exist")
+        exp = properties.get("exp")
+        if exp is not None and exp < time.time():
+            return _error(400, "invalid-request-error", "exp is in the past")
+        return web.json_response({"token": self._world.mint_token_properties(properties)})
+
+    async def _create_room(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        name = body.get("name")
+        if name is not None and name in self._world.rooms:
+            return _error(400, "invalid-request-error", f"a room named {name} already exists")
+        room = self._world.create_room(name, private=body.get("privacy", "public") == "private")
+        return web.json_response(room.info())
+
+    async def _get_room(self, request: web.Request) -> web.Response:
+        room = self._world.rooms.get(request.match_info["name"])
+        if room is None:
+            return _error(404, "not-found", f"room {request.match_info['name']} was not found")
+        return web.json_response(room.info())
+
+    async def _delete_room(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in self._world.rooms:
+            return _error(404, "not-found", f"room {name} was not found")
+        self._world.delete_room(name)
+        return web.json_response({"deleted": True, "name": name})
+
+    async def _eject(self, request: web.Request) -> web.Response:
+        room = self._world.rooms.get(request.match_info["name"])
+        if room is None:
+            return _error(404, "not-found", f"room {request.match_info['name']} was not found")
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        ids, user_ids = body.get("ids", []), body.get("user_ids", [])
+        if not isinstance(ids, list) or not isinstance(user_ids, list):
+            return _error(400, "invalid-request-error", "ids and user_ids must be arrays")
+        if not ids and not user_ids:
+            return _error(400, "invalid-request-error", "one of ids or user_ids is required")
+        ejected = room.eject(ids=ids, user_ids=user_ids, ban=bool(body.get("ban", False)))
+        return web.json_response({"ejectedIds": ejected})
+
+
+__all__ = ["DailyRESTServer", "tokens"]

@@ -1,0 +1,500 @@
+"""A simulated Daily room: who is in it, what they publish, what reaches whom.
+
+Media follows Daily's subscription model: a participant receives another's
+track only while that track is published and its own subscription to it is
+``"subscribed"`` (explicit per-participant settings first, then the assigned
+subscription profile, then automatic subscription). A subscription that turns
+on takes effect after the simulation's ``subscribe_latency_s``, as an SFU needs
+time to set up the consumer.
+"""
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from pipecat_bey.testing.daily_sim.tokens import TokenClaims
+
+if TYPE_CHECKING:
+    from pipecat_bey.testing.daily_sim.media import CustomAudioSource
+    from pipecat_bey.testing.daily_sim.world import DailySimulation
+
+# Track keys: Daily's media names; custom tracks as "customAudio:<name>".
+MICROPHONE = "microphone"
+
+
+def custom_audio(name: str) -> str:
+    """Key of a custom audio track.
+
+    Args:
+        name: The custom track's name.
+
+    Returns:
+        Its key.
+    """
+    return f"customAudio:{name}"
+
+
+def _flatten_media(media: Any) -> dict[str, str]:
+    """Turn Daily media subscription settings into {track key or pattern: state}."""
+    if isinstance(media, str):
+        return {"*": media}
+    flat: dict[str, str] = {}
+    for kind, value in (media or {}).items():
+        if kind in ("customAudio", "customVideo") and isinstance(value, dict):
+            for name, state in value.items():
+                flat[f"{kind}:{name}"] = state
+        elif kind in ("customAudio", "customVideo") and isinstance(value, str):
+            flat[f"{kind}:*"] = value
+        elif isinstance(value, str):
+            flat[kind] = value
+        elif isinstance(value, dict) and "subscribed" in value:
+            flat[kind] = value["subscribed"]
+    return flat
+
+
+def _lookup(flat: dict[str, str], track: str) -> str | None:
+    if track in flat:
+        return flat[track]
+    kind = track.split(":", 1)[0]
+    if ":" in track and f"{kind}:*" in flat:
+        return flat[f"{kind}:*"]
+    return flat.get("*")
+
+
+class Member:
+    """Someone in a room: a bot's call client or a simulated participant."""
+
+    def __init__(self, world: "DailySimulation", user_name: str) -> None:
+        """Create the member (not yet in a room).
+
+        Args:
+            world: The simulation.
+            user_name: Display name.
+        """
+        self.world = world
+        self.id = str(uuid.uuid4())
+        self.user_name = user_name
+        self.claims = TokenClaims()
+        self.room: Room | None = None
+        self.joined_at: float | None = None
+        self.publishing: dict[str, CustomAudioSource | None] = {}
+        self.sources: dict[str, CustomAudioSource] = {}
+        self._participant_settings: dict[str, dict[str, str]] = {}
+        self._participant_profiles: dict[str, str] = {}
+        self._profiles: dict[str, dict[str, str]] = {}
+        self._active_from: dict[tuple[str, str], float | None] = {}
+
+    # What others see.
+    def info(self, *, local: bool = False) -> dict[str, Any]:
+        """This member as a Daily participant dict.
+
+        Args:
+            local: Whether it is shown to itself (``"local"``).
+
+        Returns:
+            The participant.
+        """
+        joined = (
+            datetime.fromtimestamp(self.joined_wall, timezone.utc).isoformat()
+            if self.joined_at
+            else None
+        )
+        media: dict[str, Any] = {
+            MICROPHONE: {"state": "playable" if self.publishing.get(MICROPHONE) else "off"},
+            "customAudio": {
+                key.split(":", 1)[1]: {"state": "playable"}
+                for key, source in self.publishing.items()
+                if key.startswith("customAudio:") and source is not None
+            },
+        }
+        return {
+            "id": self.id,
+            "info": {
+                "userName": self.user_name,
+                "userId": self.claims.user_id,
+                "isLocal": local,
+                "isOwner": self.claims.is_owner,
+                "joinedAt": joined,
+            },
+            "media": media,
+        }
+
+    joined_wall: float = 0.0
+
+    # Subscriptions.
+    def subscription(self, publisher_id: str, track: str) -> str:
+        """This member's subscription state to another's track.
+
+        Args:
+            publisher_id: The publisher.
+            track: The track key.
+
+        Returns:
+            ``"subscribed"``, ``"staged"`` or ``"unsubscribed"``.
+        """
+        explicit = _lookup(self._participant_settings.get(publisher_id, {}), track)
+        if explicit is not None:
+            return explicit
+        profile = self._participant_profiles.get(publisher_id, "base")
+        from_profile = _lookup(self._profiles.get(profile, {}), track)
+        if from_profile is not None:
+            return from_profile
+        return "subscribed" if self.world.auto_subscribe else "unsubscribed"
+
+    def update_subscriptions(
+        self,
+        participant_settings: dict[str, Any] | None = None,
+        profile_settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Apply Daily ``update_subscriptions`` settings.
+
+        Args:
+            participant_settings: ``{participant_id: {"media": ..., "profile": ...}}``.
+            profile_settings: ``{profile: media settings}``.
+        """
+        for pid, settings in (participant_settings or {}).items():
+            if "media" in settings:
+                merged = self._participant_settings.setdefault(pid, {})
+                merged.update(_flatten_media(settings["media"]))
+            if "profile" in settings:
+                self._participant_profiles[pid] = settings["profile"]
+        if profile_settings:
+            self.update_profiles(profile_settings)
+        self.refresh_subscriptions()
+
+    def update_profiles(self, profiles: dict[str, Any]) -> None:
+        """Apply Daily ``update_subscription_profiles`` settings.
+
+        Args:
+            profiles: ``{profile name: media settings}``.
+        """
+        for name, media in profiles.items():
+            self._profiles.setdefault(name, {}).update(_flatten_media(media))
+        self.refresh_subscriptions()
+
+    def refresh_subscriptions(self) -> None:
+        """Note when each subscription to a published track took effect."""
+        if self.room is None:
+            return
+        now = time.monotonic()
+        seen = set()
+        for other in self.room.members.values():
+            if other is self:
+                continue
+            for track, source in other.publishing.items():
+                if source is None:
+                    continue
+                key = (other.id, track)
+                seen.add(key)
+                on = self.subscription(other.id, track) == "subscribed"
+                if on and self._active_from.get(key) is None:
+                    self._active_from[key] = now + self.world.subscribe_latency_s
+                elif not on:
+                    self._active_from[key] = None
+        for key in list(self._active_from):
+            if key not in seen:
+                del self._active_from[key]
+
+    def receives(self, publisher_id: str, track: str, at: float) -> bool:
+        """Whether media of that track reaches this member at that time.
+
+        Args:
+            publisher_id: The publisher.
+            track: The track key.
+            at: Monotonic time.
+
+        Returns:
+            True if subscribed and the subscription has taken effect.
+        """
+        active = self._active_from.get((publisher_id, track))
+        return active is not None and at >= active
+
+    def subscribed_since(self, publisher_id: str, track: str) -> float | None:
+        """Monotonic time this member's subscription to a track took effect, if it has.
+
+        Args:
+            publisher_id: The publisher.
+            track: The track key.
+
+        Returns:
+            The time, or None.
+        """
+        return self._active_from.get((publisher_id, track))
+
+    # Publishing.
+    def set_publishing(self, track: str, source: "CustomAudioSource | None") -> None:
+        """Publish a source as a track (None stops publishing it).
+
+        Args:
+            track: The track key.
+            source: The source, or None.
+        """
+        if source is not None:
+            source.bound = (self, track)
+        self.publishing[track] = source
+        if self.room is not None:
+            for other in self.room.members.values():
+                if other is not self:
+                    other.refresh_subscriptions()
+                    other.on_participant_updated(self)
+
+    def publish_audio(
+        self, track: str, source: "CustomAudioSource", pcm: bytes, start: float, position: int
+    ) -> None:
+        """Send audio written to one of this member's sources to whoever receives it.
+
+        Args:
+            track: The track key the source is published as.
+            source: The source.
+            pcm: The audio.
+            start: Monotonic time it starts to play.
+            position: Its position in the track, in samples.
+        """
+        if self.room is None or self.publishing.get(track) is not source:
+            return
+        for other in list(self.room.members.values()):
+            if other is not self and other.receives(self.id, track, start):
+                other.on_audio(self, track, source, pcm, start, position)
+
+    # Hooks for subclasses.
+    def on_audio(
+        self,
+        publisher: "Member",
+        track: str,
+        source: "CustomAudioSource",
+        pcm: bytes,
+        start: float,
+        position: int,
+    ) -> None:
+        """Audio from a track this member receives.
+
+        Args:
+            publisher: Who sent it.
+            track: The track key.
+            source: The publisher's source (sample rate, channels, silence).
+            pcm: The audio.
+            start: Monotonic time it started to play.
+            position: Its position in the track, in samples.
+        """
+
+    def on_participant_joined(self, member: "Member") -> None:
+        """Someone joined the room.
+
+        Args:
+            member: Who.
+        """
+
+    def on_participant_left(self, member: "Member", reason: str) -> None:
+        """Someone left the room.
+
+        Args:
+            member: Who.
+            reason: Daily's reason.
+        """
+
+    def on_participant_updated(self, member: "Member") -> None:
+        """Someone's state changed.
+
+        Args:
+            member: Who.
+        """
+
+    def on_app_message(self, message: Any, sender: "Member") -> None:
+        """An app message arrived.
+
+        Args:
+            message: The message.
+            sender: Who sent it.
+        """
+
+    def on_removed(self, reason: str) -> None:
+        """This member was removed from the room (ejected, token expired).
+
+        Args:
+            reason: Why.
+        """
+
+
+class JoinError(Exception):
+    """A join the room refuses; the message is what Daily would report."""
+
+
+class Room:
+    """One simulated Daily room."""
+
+    def __init__(self, world: "DailySimulation", name: str, *, private: bool = False) -> None:
+        """Create the room.
+
+        Args:
+            world: The simulation.
+            name: Room name.
+            private: Whether joining needs a meeting token.
+        """
+        self.world = world
+        self.name = name
+        self.private = private
+        self.id = str(uuid.uuid4())
+        self.session_id = str(uuid.uuid4())
+        self.created_at = datetime.now(timezone.utc).isoformat()
+        self.members: dict[str, Member] = {}
+        self.banned: set[str] = set()
+        self.fail_app_messages = False
+        self._timers: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        """The room URL (Daily-shaped; nothing resolves it)."""
+        return f"https://{self.world.domain}.daily.co/{self.name}"
+
+    def info(self) -> dict[str, Any]:
+        """The room as Daily's REST API shows it.
+
+        Returns:
+            The room object.
+        """
+        return {
+            "id": self.id,
+            "name": self.name,
+            "api_created": True,
+            "privacy": "private" if self.private else "public",
+            "url": self.url,
+            "created_at": self.created_at,
+            "config": {},
+        }
+
+    def admit(self, member: Member, token: str | None) -> None:
+        """Let a member in, checking its token as Daily does.
+
+        Args:
+            member: Who joins.
+            token: Its meeting token, if any.
+
+        Raises:
+            JoinError: If the room refuses the member.
+        """
+        if token:
+            claims = self.world.verify_token(token)
+            if claims.room_name is not None and claims.room_name != self.name:
+                raise JoinError("not-allowed: the meeting token is for another room")
+            now = time.time()
+            if claims.exp is not None and claims.exp <= now:
+                raise JoinError("not-allowed: the meeting token has expired")
+            if claims.nbf is not None and claims.nbf > now:
+                raise JoinError("not-allowed: the meeting token is not valid yet")
+            member.claims = claims
+            if claims.user_name:
+                member.user_name = claims.user_name
+        elif self.private:
+            raise JoinError("not-allowed: this room is private and needs a meeting token")
+        if member.claims.user_id and member.claims.user_id in self.banned:
+            raise JoinError("not-allowed: this participant was ejected and banned")
+        member.room = self
+        member.joined_at = time.monotonic()
+        member.joined_wall = time.time()
+        self.members[member.id] = member
+        claims = member.claims
+        expiry = claims.exp if claims.eject_at_token_exp and claims.exp else None
+        if claims.eject_after_elapsed:
+            elapsed_end = time.time() + float(claims.eject_after_elapsed)
+            expiry = min(expiry, elapsed_end) if expiry else elapsed_end
+        if expiry is not None:
+            loop = self.world.loop
+            self._timers.append(loop.call_later(max(expiry - time.time(), 0), self._expire, member))
+        member.refresh_subscriptions()
+        for other in list(self.members.values()):
+            if other is not member:
+                other.refresh_subscriptions()
+                other.on_participant_joined(member)
+                # Daily reports those already in the room to the newcomer as joining too.
+                member.on_participant_joined(other)
+
+    def _expire(self, member: Member) -> None:
+        if member.id in self.members:
+            self.remove(member, "leftCall", removed_reason="token-expired")
+
+    def remove(self, member: Member, reason: str, *, removed_reason: str | None = None) -> None:
+        """Take a member out, telling everyone else.
+
+        Args:
+            member: Who leaves.
+            reason: The reason others are given (Daily's ``leftCall``).
+            removed_reason: Why it was removed, if it did not leave by itself.
+        """
+        if self.members.pop(member.id, None) is None:
+            return
+        member.room = None
+        for source in member.publishing.values():
+            if source is not None:
+                source.bound = None
+        for other in list(self.members.values()):
+            other.refresh_subscriptions()
+            other.on_participant_left(member, reason)
+        if removed_reason:
+            member.on_removed(removed_reason)
+
+    def eject(
+        self, *, ids: Iterable[str] = (), user_ids: Iterable[str] = (), ban: bool = False
+    ) -> list[str]:
+        """Eject participants, as ``POST /rooms/{name}/eject`` does.
+
+        Args:
+            ids: Participant ids.
+            user_ids: User ids from meeting tokens.
+            ban: Whether they may not rejoin.
+
+        Returns:
+            The ids of the participants ejected.
+        """
+        ids, user_ids = set(ids), set(user_ids)
+        ejected = [
+            m for m in self.members.values() if m.id in ids or (m.claims.user_id in user_ids)
+        ]
+        for member in ejected:
+            if ban and member.claims.user_id:
+                self.banned.add(member.claims.user_id)
+            self.remove(member, "leftCall", removed_reason="ejected")
+        return [m.id for m in ejected]
+
+    def send_app_message(self, sender: Member, message: Any, to: str | None) -> str | None:
+        """Deliver an app message to one participant or everyone else.
+
+        Args:
+            sender: Who sends it.
+            message: The message.
+            to: A participant id, or None for everyone.
+
+        Returns:
+            An error, or None.
+        """
+        if self.fail_app_messages:
+            return "app message could not be sent"
+        for member in list(self.members.values()):
+            if member is not sender and (to is None or member.id == to):
+                member.on_app_message(message, sender)
+        return None
+
+    def close(self) -> None:
+        """Cancel the room's timers."""
+        for timer in self._timers:
+            timer.cancel()
+
+    def participants(self) -> list[Member]:
+        """Everyone in the room.
+
+        Returns:
+            The members.
+        """
+        return list(self.members.values())
+
+    def find(self, predicate: Callable[[Member], bool]) -> Member | None:
+        """The first member that matches.
+
+        Args:
+            predicate: The test.
+
+        Returns:
+            The member, or None.
+        """
+        return next((m for m in self.members.values() if predicate(m)), None)
