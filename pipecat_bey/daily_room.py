@@ -1,0 +1,213 @@
+"""Daily glue: the avatar's meeting token, telling the avatar apart, ejecting it.
+
+The avatar joins the bot's Daily room as a participant of its own, with a meeting
+token the bot mints for it. The token is scoped to the room, names the avatar
+(``user_name``, ``user_id``) so the bot can recognise it, and expires with
+``eject_at_token_exp`` so an avatar nobody ejects still leaves (and stops billing)
+when the token runs out.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from loguru import logger
+from pipecat.transports.daily.utils import (
+    DailyMeetingTokenParams,
+    DailyMeetingTokenProperties,
+    DailyRESTHelper,
+)
+
+from pipecat_bey._secrets import redact
+from pipecat_bey._urls import check_api_base_url, daily_room_name
+from pipecat_bey.errors import DailyAPIError
+
+DEFAULT_DAILY_API_URL = "https://api.daily.co/v1"
+
+
+@dataclass(frozen=True)
+class AvatarIdentity:
+    """How the avatar shows up in the room.
+
+    Parameters:
+        user_id: The ``user_id`` its meeting token carries (Daily's ``info.userId``).
+        user_name: The ``user_name`` its meeting token carries (``info.userName``).
+    """
+
+    user_id: str | None
+    user_name: str | None
+
+    def matches(self, participant: Mapping[str, Any]) -> bool:
+        """Tell whether a Daily participant is this avatar.
+
+        The ``user_id`` decides when the token has one, since names are not unique;
+        otherwise the name does.
+
+        Args:
+            participant: A participant as Daily reports it (``{"id", "info": {...}}``).
+
+        Returns:
+            True if the participant joined with the avatar's token.
+        """
+        info = participant.get("info") or {}
+        if self.user_id:
+            return info.get("userId") == self.user_id
+        return bool(self.user_name) and info.get("userName") == self.user_name
+
+
+def token_identity(token: str) -> AvatarIdentity:
+    """Read the avatar's identity from a Daily meeting token without verifying it.
+
+    Daily meeting tokens are JWTs whose payload names the user (``u``) and user
+    id (``ud``). Only those two claims are read; nothing else of the token is kept.
+
+    Args:
+        token: A Daily meeting token.
+
+    Returns:
+        The identity it carries (either field may be None).
+
+    Raises:
+        ValueError: If the token is not a JWT or names neither a user nor a user id.
+    """
+    parts = token.split(".")
+    claims: Any = None
+    if len(parts) == 3:
+        payload = parts[1] + "=" * (-len(parts[1]) % 4)
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(payload))
+        except (binascii.Error, ValueError):
+            claims = None
+    if not isinstance(claims, dict):
+        raise ValueError(
+            "avatar_token is not a Daily meeting token (a JWT); mint one with "
+            "POST /meeting-tokens or leave avatar_token unset and set DAILY_API_KEY"
+        )
+    user_id, user_name = claims.get("ud"), claims.get("u")
+    if not user_id and not user_name:
+        raise ValueError(
+            "avatar_token names no user_id or user_name, so the avatar could not be told "
+            "apart from the user; mint it with the user_id property set"
+        )
+    return AvatarIdentity(
+        user_id=str(user_id) if user_id else None, user_name=str(user_name) if user_name else None
+    )
+
+
+class DailyRoomAPI:
+    """The Daily REST calls the avatar needs: minting its token and ejecting it.
+
+    Token minting goes through pipecat's ``DailyRESTHelper``; ejection, which the
+    helper does not cover, is ``POST /rooms/{name}/eject``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        session: aiohttp.ClientSession,
+        api_url: str = DEFAULT_DAILY_API_URL,
+        timeout_s: float = 10.0,
+    ) -> None:
+        """Create the client.
+
+        Args:
+            api_key: Daily API key.
+            session: HTTP session to use; the caller owns and closes it.
+            api_url: Base URL of Daily's REST API.
+            timeout_s: Timeout of one request, in seconds.
+        """
+        self._api_key = api_key
+        self._api_url = check_api_base_url(api_url, what="Daily API URL", env="DAILY_API_URL")
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._helper = DailyRESTHelper(
+            daily_api_key=api_key, daily_api_url=self._api_url, aiohttp_session=session
+        )
+
+    def __repr__(self) -> str:
+        return f"DailyRoomAPI(api_url={self._api_url!r})"
+
+    async def mint_avatar_token(self, room_url: str, identity: AvatarIdentity, ttl_s: float) -> str:
+        """Mint a meeting token for the avatar, scoped to one room.
+
+        Args:
+            room_url: The room the avatar joins.
+            identity: The user id and name the avatar will carry.
+            ttl_s: Seconds until the token expires and Daily ejects the avatar.
+
+        Returns:
+            The meeting token.
+
+        Raises:
+            DailyAPIError: If Daily refuses or cannot be reached.
+        """
+        params = DailyMeetingTokenParams(
+            properties=DailyMeetingTokenProperties(
+                user_id=identity.user_id, user_name=identity.user_name
+            )
+        )
+        try:
+            return await self._helper.get_token(
+                room_url,
+                expiry_time=ttl_s,
+                eject_at_token_exp=True,
+                owner=False,
+                params=params,
+            )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise DailyAPIError(f"could not reach Daily to mint the avatar's token: {e}") from e
+        except Exception as e:  # DailyRESTHelper raises bare Exception on HTTP errors
+            message = redact(str(e), self._api_key)
+            raise DailyAPIError(f"Daily refused the avatar's meeting token: {message}") from e
+
+    async def eject(
+        self,
+        room_url: str,
+        *,
+        user_ids: list[str] | None = None,
+        participant_ids: list[str] | None = None,
+    ) -> list[str]:
+        """Eject participants from a room.
+
+        Args:
+            room_url: The room.
+            user_ids: Eject every participant whose token carries one of these user ids.
+            participant_ids: Eject these participants (session ids).
+
+        Returns:
+            The participant ids Daily ejected.
+
+        Raises:
+            DailyAPIError: If Daily refuses or cannot be reached.
+        """
+        body: dict[str, Any] = {}
+        if user_ids:
+            body["user_ids"] = user_ids
+        if participant_ids:
+            body["ids"] = participant_ids
+        url = f"{self._api_url}/rooms/{daily_room_name(room_url)}/eject"
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        try:
+            async with self._session.post(
+                url, json=body, headers=headers, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+                if response.status != 200:
+                    raise DailyAPIError(
+                        f"Daily refused to eject the avatar ({response.status}): "
+                        f"{redact(text[:200], self._api_key)}",
+                        status=response.status,
+                    )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise DailyAPIError(f"could not reach Daily to eject the avatar: {e}") from e
+        try:
+            ejected = json.loads(text).get("ejectedIds", [])
+        except (ValueError, AttributeError):
+            ejected = []
+        logger.debug(f"Ejected {len(ejected)} participant(s) from {daily_room_name(room_url)}")
+        return [str(i) for i in ejected]
