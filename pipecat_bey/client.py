@@ -228,10 +228,13 @@ class BeyClient:
                 f"the connection to the Beyond Presence API broke after the request was sent "
                 f"({type(e).__name__}); not retried, since the session may have started"
             ) from e
-        text = redact(body[:MAX_BODY_BYTES].decode("utf-8", "replace"), self._api_key, secret)
+        text = body[:MAX_BODY_BYTES].decode("utf-8", "replace")
         if 200 <= status < 300:
-            return self._parse_session(request, text, status, content_type, len(body))
-        raise_or_retry = _status_error(status, text, retry_after)
+            try:
+                return self._parse_session(request, text, status, content_type, len(body))
+            except BeyError as e:
+                raise _redacted(e, self._api_key, secret) from None
+        raise_or_retry = _redacted(_status_error(status, text, retry_after), self._api_key, secret)
         if status in RETRYABLE_STATUSES:
             raise _Retryable(raise_or_retry, retry_after)
         raise raise_or_retry
@@ -285,6 +288,13 @@ class _Retryable(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+def _redacted(error: BeyError, *secrets: str) -> BeyError:
+    """Mask secrets a server echoed back in the text an error quotes."""
+    error.message = redact(error.message, *secrets)
+    error.args = (error.message,)
+    return error
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame, StartFrame, TTSSpeakFrame
+from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -85,6 +86,7 @@ class DemoOptions:
         faults: Faults the local Bey API serves, in order.
         bey_params: The service's tuning.
         barge_in_speech: WAV the user interrupts with.
+        observers: Pipecat observers to attach to the pipeline.
     """
 
     speech: Path = field(default_factory=default_speech)
@@ -97,6 +99,7 @@ class DemoOptions:
     faults: list[Fault] = field(default_factory=list)
     bey_params: BeyParams | None = None
     barge_in_speech: Path = field(default_factory=default_barge_in)
+    observers: list[BaseObserver] = field(default_factory=list)
 
 
 class _Timeline:
@@ -166,7 +169,9 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None] = print
                 aggregators.assistant(),
             ]
         )
-        worker = PipelineWorker(pipeline, params=PipelineParams(enable_metrics=True))
+        worker = PipelineWorker(
+            pipeline, params=PipelineParams(enable_metrics=True), observers=options.observers
+        )
 
         marks: dict[str, float] = {}
         errors: list[str] = []
@@ -209,6 +214,8 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None] = print
             timeline.say("the user barges in")
             barge_in = asyncio.create_task(user.speak_wav(options.barge_in_speech))
         await _wait_quiet(daily, user, avatar, quiet_s=1.5, timeout_s=60 + input_s)
+        # An avatar may still have come after the service gave up on it.
+        the_avatar = next((a for a in daily.avatars if _speech_received(a) > 0), None)
         if options.barge_in and the_avatar is not None:
             await barge_in
         timeline.say("the bot is done speaking; ending the pipeline")
@@ -303,8 +310,12 @@ def _report(
         "audio_after_interrupt_s": None,
         "barge_in": options.barge_in,
     }
+    avatar_id = avatar.id if avatar is not None else None
+    report["user_heard_bot_s"] = _heard_speech_s(user, exclude=avatar_id)
+    report["user_heard_avatar_s"] = (
+        _heard_speech_s(user, only=avatar_id) if avatar_id is not None else 0.0
+    )
     if avatar is None:
-        report["user_heard_bot_s"] = _heard_speech_s(user)
         return report
     received = avatar.received_audio()
     rate = avatar.received_sample_rate or 24000
@@ -318,19 +329,23 @@ def _report(
             len(pcm) for at, pcm in avatar.received_chunks if at > interrupt_at and any(pcm)
         )
         report["audio_after_interrupt_s"] = round(after / 2 / rate, 3)
-    report["user_heard_avatar_s"] = round(
-        speech_duration_s(user.heard_audio(avatar.id), avatar.sample_rate), 3
-    )
     return report
 
 
-def _heard_speech_s(user: SimulatedUser) -> float:
+def _heard_speech_s(
+    user: SimulatedUser, *, only: str | None = None, exclude: str | None = None
+) -> float:
+    """Seconds of speech the user heard on microphones (the bot's or the avatar's)."""
     total = 0.0
     for publisher in {r.publisher_id for r in user.received}:
-        pcm = user.heard_audio(publisher)
-        total += sum(
-            end - start for start, end in speech_segments(pcm, user.received[0].sample_rate)
-        )
+        if (only is not None and publisher != only) or publisher == exclude:
+            continue
+        pieces = [
+            r for r in user.received if r.publisher_id == publisher and r.track == "microphone"
+        ]
+        if pieces:
+            pcm = user.heard_audio(publisher)
+            total += sum(end - start for start, end in speech_segments(pcm, pieces[0].sample_rate))
     return round(total, 3)
 
 

@@ -23,6 +23,7 @@ import aiohttp
 from loguru import logger
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     CancelFrame,
     EndFrame,
     Frame,
@@ -243,6 +244,7 @@ class BeyVideoService(AIService):
         self._ending = False
         self._session_requested = False
         self._muted_warned = False
+        self._microphone_speaking = False
 
         self._bey_session: PipecatSessionResponse | None = None
         self._avatar_participant_id: str | None = None
@@ -387,11 +389,7 @@ class BeyVideoService(AIService):
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt(frame, direction)
         elif direction == FrameDirection.UPSTREAM:
-            if (
-                isinstance(frame, BotStartedSpeakingFrame)
-                and frame.transport_destination == BEY_AUDIO_TRACK
-            ):
-                await self.stop_ttfb_metrics()
+            await self._track_bot_speech(frame)
             await self.push_frame(frame, direction)
         elif _is_speech(frame):
             if isinstance(frame, TTSStartedFrame) and self._mode in (_Mode.HOLDING, _Mode.AVATAR):
@@ -400,6 +398,19 @@ class BeyVideoService(AIService):
                 await self._route(frame)
         else:
             await self.push_frame(frame, direction)
+
+    async def _track_bot_speech(self, frame: Frame) -> None:
+        """Follow the output transport's speaking reports, per destination."""
+        if isinstance(frame, BotStartedSpeakingFrame):
+            if frame.transport_destination == BEY_AUDIO_TRACK:
+                await self.stop_ttfb_metrics()
+            elif frame.transport_destination is None:
+                self._microphone_speaking = True
+        elif isinstance(frame, BotStoppedSpeakingFrame) and frame.transport_destination is None:
+            self._microphone_speaking = False
+            if self._mode is _Mode.AVATAR:
+                # The bot's own voice has played out since the avatar took over.
+                await self._publish_microphone(False)
 
     async def _route(self, frame: Frame) -> None:
         """Send one speech frame where the bot's voice goes now. Call with the lock."""
@@ -587,7 +598,8 @@ class BeyVideoService(AIService):
                 return
             previous = self._mode
             self._mode = _Mode.AVATAR
-            if previous is _Mode.BOT_VOICE:
+            # Speech already queued for the bot's own voice plays out first.
+            if previous is _Mode.BOT_VOICE and not self._microphone_speaking:
                 await self._publish_microphone(False)
             await self._release_held()
 

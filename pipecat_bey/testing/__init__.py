@@ -1,1 +1,39 @@
-"""Offline stand-ins for the Beyond Presence API and Daily."""
+"""Offline stand-ins for the services a Pipecat avatar bot talks to.
+
+- ``BeyEmulator``: the Beyond Presence API on loopback, with scriptable ``Fault``s.
+- ``DailySimulation``: Daily rooms the real ``DailyTransport`` joins, Daily's
+  REST endpoints, and scripted participants (``SimulatedUser``, the
+  ``SimulatedAvatar`` sent in by ``attach_bey``).
+- ``WavTTSService``: a TTS stand-in that speaks recorded WAV clips.
+
+They need no account and no network, so a bot can be tested end to end offline.
+"""
+
+from pipecat_bey.testing.bey_emulator import BeyEmulator, Fault
+from pipecat_bey.testing.daily_sim import (
+    AvatarBehaviour,
+    DailySimulation,
+    JoinError,
+    ReceivedAudio,
+    ReceivedMessage,
+    Room,
+    SimulatedAvatar,
+    SimulatedParticipant,
+    SimulatedUser,
+)
+from pipecat_bey.testing.wav_tts import WavTTSService
+
+__all__ = [
+    "AvatarBehaviour",
+    "BeyEmulator",
+    "DailySimulation",
+    "Fault",
+    "JoinError",
+    "ReceivedAudio",
+    "ReceivedMessage",
+    "Room",
+    "SimulatedAvatar",
+    "SimulatedParticipant",
+    "SimulatedUser",
+    "WavTTSService",
+]

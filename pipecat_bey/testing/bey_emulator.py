@@ -220,7 +220,11 @@ class BeyEmulator:
         """Start serving."""
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post("/v1/sessions", self._create_session)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A client that gives up cancels its request, as behind a real server;
+        # stopping does not wait long for requests still being answered.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
@@ -281,12 +285,12 @@ class BeyEmulator:
         if isinstance(parsed, list):
             return _validation_error(parsed)
 
-        if (
-            fault is not None
-            and not fault.session_created
-            and fault.kind in ("status", "html", "drop")
-        ):
-            return await self._serve_fault(request, fault, None)
+        if fault is not None and not fault.session_created:
+            if fault.kind != "hang":
+                return await self._serve_fault(request, fault, None)
+            # Slow before it starts anything: the session starts once it answers.
+            await asyncio.sleep(fault.seconds)
+            fault = None
         session = self._start_session(parsed)
         if fault is not None:
             return await self._serve_fault(request, fault, session)
