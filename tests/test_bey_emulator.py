@@ -65,4 +65,4 @@ async def test_repr_shows_no_token(bey):
 
 async def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError, match="not started"):
-        BeyEmulator().url
+        _ = BeyEmulator().url

@@ -1,4 +1,4 @@
-"""What the client sends and what the local Bey API answers, checked against the seed's own schemas."""
+"""Client request bodies and local Bey API answers, checked against the seed's own schemas."""
 
 from pathlib import Path
 

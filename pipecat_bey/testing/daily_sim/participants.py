@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,8 @@ class SimulatedParticipant(Member):
         Raises:
             JoinError: If the room refuses (bad or expired token, private room).
         """
+        if self.left_at is not None:
+            self.id = str(uuid.uuid4())  # Daily gives every session in a call its own id
         try:
             self.target_room.admit(self, self.token)
         except TokenError as e:
@@ -309,8 +312,8 @@ class AvatarBehaviour:
     Parameters:
         join_delay_s: Seconds from the session starting to the avatar joining.
         never_join: The avatar never comes.
-        leave_after_s: The avatar leaves this long after joining.
-        rejoin_after_s: After leaving by itself, it rejoins this long after.
+        leave_after_s: The avatar leaves this long after joining (once).
+        rejoin_after_s: After leaving by itself, it rejoins this long after, and stays.
         second_avatar: Two avatars join for one session.
         playback_delay_s: Time from receiving audio to speaking it (rendering).
         sample_rate: Rate of the avatar's microphone.
@@ -415,7 +418,8 @@ class SimulatedAvatar(SimulatedParticipant):
             )
             playback = self.world.spawn(self._play_back(), f"avatar-playback-{self.id}")
             try:
-                if self.behaviour.leave_after_s is None:
+                # It leaves by itself once at most: after a rejoin it stays.
+                if self.behaviour.leave_after_s is None or len(self.joined_times) > 1:
                     await self.wait_for(lambda: not self.in_room, timeout=float("inf"))
                     return
                 await asyncio.sleep(self.behaviour.leave_after_s)
