@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 import aiohttp
+import numpy as np
 from loguru import logger
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -245,6 +246,8 @@ class BeyVideoService(AIService):
         self._session_requested = False
         self._muted_warned = False
         self._microphone_speaking = False
+        self._partial = b""
+        self._out_channels = transport._params.audio_out_channels
 
         self._bey_session: PipecatSessionResponse | None = None
         self._avatar_participant_id: str | None = None
@@ -394,8 +397,13 @@ class BeyVideoService(AIService):
         elif _is_speech(frame):
             if isinstance(frame, TTSStartedFrame) and self._mode in (_Mode.HOLDING, _Mode.AVATAR):
                 await self.start_ttfb_metrics()
-            async with self._route_lock:
-                await self._route(frame)
+            if isinstance(frame, OutputAudioRawFrame):
+                frame = self._normalised(frame)
+            elif isinstance(frame, TTSStoppedFrame):
+                self._partial = b""
+            if frame is not None:
+                async with self._route_lock:
+                    await self._route(frame)
         else:
             await self.push_frame(frame, direction)
 
@@ -411,6 +419,24 @@ class BeyVideoService(AIService):
             if self._mode is _Mode.AVATAR:
                 # The bot's own voice has played out since the avatar took over.
                 await self._publish_microphone(False)
+
+    def _normalised(self, frame: OutputAudioRawFrame) -> OutputAudioRawFrame | None:
+        """Whole samples only, mixed down to the transport's channels; None if nothing is left.
+
+        A TTS may split a sample across frames: the odd bytes wait for the next frame
+        instead of shifting every sample after them.
+        """
+        width = 2 * frame.num_channels
+        audio = self._partial + frame.audio
+        whole = len(audio) - len(audio) % width
+        self._partial = audio[whole:]
+        audio = audio[:whole]
+        if frame.num_channels > 1 and self._out_channels == 1:
+            samples = np.frombuffer(audio, dtype=np.int16).reshape(-1, frame.num_channels)
+            audio = samples.mean(axis=1).astype(np.int16).tobytes()
+            frame.num_channels = 1
+        frame.audio = audio
+        return frame if audio else None
 
     async def _route(self, frame: Frame) -> None:
         """Send one speech frame where the bot's voice goes now. Call with the lock."""
@@ -463,6 +489,7 @@ class BeyVideoService(AIService):
                 logger.debug(f"{self}: interruption drops {self._held_s:.2f} s of held speech")
             self._held.clear()
             self._held_s = 0.0
+            self._partial = b""
             await self.cancel_ttfb_metrics()
             downstream = direction == FrameDirection.DOWNSTREAM
             if self._mode is _Mode.AVATAR and downstream:
