@@ -88,6 +88,25 @@ class CallClient(Member):
             completion: Called with ``(data, error)``.
         """
         self._event("on_call_state_updated", "joining")
+        if self.world.join_latency_s:
+            self.world.loop.call_later(
+                self.world.join_latency_s,
+                self._finish_join,
+                meeting_url,
+                meeting_token,
+                client_settings,
+                completion,
+            )
+        else:
+            self._finish_join(meeting_url, meeting_token, client_settings, completion)
+
+    def _finish_join(
+        self,
+        meeting_url: str,
+        meeting_token: str | None,
+        client_settings: dict[str, Any] | None,
+        completion: Completion,
+    ) -> None:
         room = self.world.room_for_url(meeting_url)
         if room is None:
             self._event("on_call_state_updated", "left")

@@ -6,6 +6,7 @@
 through ``daily_api_url``.
 """
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,8 @@ class DailyRESTServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._world.rest_latency_s:
+            await asyncio.sleep(self._world.rest_latency_s)
         if request.headers.get("Authorization") != f"Bearer {self._api_key}":
             return _error(401, "authentication-error", "Bad authorization header format or key")
         return await handler(request)

@@ -75,6 +75,8 @@ class DailySimulation:
         api_key: str = "daily-local-key",
         domain: str = "pipecat-bey-sim",
         subscribe_latency_s: float = 0.05,
+        join_latency_s: float = 0.0,
+        rest_latency_s: float = 0.0,
     ) -> None:
         """Create the simulation (active once entered).
 
@@ -82,9 +84,13 @@ class DailySimulation:
             api_key: The key the REST stand-in accepts as ``Bearer``.
             domain: The Daily domain of room URLs (``https://<domain>.daily.co/<room>``).
             subscribe_latency_s: Time for a new subscription to start delivering media.
+            join_latency_s: Time a ``CallClient.join`` takes to complete.
+            rest_latency_s: Time each REST request takes to be answered.
         """
         self.domain = domain
         self.subscribe_latency_s = subscribe_latency_s
+        self.join_latency_s = join_latency_s
+        self.rest_latency_s = rest_latency_s
         self.auto_subscribe = True
         self.rooms: dict[str, Room] = {}
         self.tracks: dict[str, media.CustomAudioSource] = {}
