@@ -9,6 +9,7 @@ Every ratio is measured within one run, both sides on the same machine and load.
 import argparse
 import asyncio
 import gc
+import itertools
 import os
 import resource
 import statistics
@@ -145,7 +146,7 @@ async def audio_overhead(seconds: float) -> None:
                     avatar = SimulatedAvatar(daily, room, daily.mint_token(room), AvatarBehaviour())
                     daily.avatars.append(avatar)
                     daily.spawn(avatar.run(), "bench-avatar")
-                    await daily.wait_for(lambda: avatar.in_room, 10)
+                    await daily.wait_for(lambda a=avatar: a.in_room, 10)
                 await asyncio.sleep(0.5)
                 start_cpu = time.process_time()
                 await say(bot, seconds, rate)
@@ -215,6 +216,14 @@ async def first_audio(runs: int) -> None:
     )
 
 
+async def measure_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    """Record how late a 10 ms sleep wakes up, until stopped: the event loop's lag."""
+    while not stop.is_set():
+        t = time.monotonic()
+        await asyncio.sleep(0.01)
+        lags.append((time.monotonic() - t - 0.01) * 1000)
+
+
 # 4. Scale.
 async def scale(counts: list[int], seconds: float) -> None:
     for n in counts:
@@ -227,19 +236,12 @@ async def scale(counts: list[int], seconds: float) -> None:
             daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.2, playback_delay_s=0.0))
             bots = [await start_bot(bey, daily, with_service=True) for _ in range(n)]
             await daily.wait_for(
-                lambda: len(daily.avatars) == n and all(a.in_room for a in daily.avatars), 60
+                lambda n=n: len(daily.avatars) == n and all(a.in_room for a in daily.avatars), 60
             )
             await asyncio.sleep(0.6)
             lags: list[float] = []
             stop = asyncio.Event()
-
-            async def ticker() -> None:
-                while not stop.is_set():
-                    t = time.monotonic()
-                    await asyncio.sleep(0.01)
-                    lags.append((time.monotonic() - t - 0.01) * 1000)
-
-            tick = asyncio.create_task(ticker())
+            tick = asyncio.create_task(measure_lag(stop, lags))
             cpu0, wall0 = time.process_time(), time.monotonic()
             for bot in bots:
                 await say(bot, seconds, 24000)
@@ -257,7 +259,7 @@ async def scale(counts: list[int], seconds: float) -> None:
             late = 0
             for avatar in daily.avatars:
                 times = [at for at, p in avatar.received_chunks if any(p)]
-                late += sum(1 for a, b in zip(times, times[1:]) if b - a > 0.08)
+                late += sum(1 for a, b in itertools.pairwise(times) if b - a > 0.08)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             for bot in bots:
                 await end_bot(bot)

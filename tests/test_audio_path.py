@@ -67,7 +67,7 @@ def utterance(pcm, sizes, rate, channels=1):
         frames.append(TTSAudioRawFrame(pcm[offset : offset + size], rate, channels))
         offset += size
         i += 1
-    return frames + [TTSStoppedFrame()]
+    return [*frames, TTSStoppedFrame()]
 
 
 def speech_of(avatar):
@@ -91,7 +91,7 @@ async def test_odd_frame_sizes_arrive_exactly(sizes):
     seconds = 10.0 if sizes[0] >= 480000 else 0.4
     pcm = noise(int(24000 * seconds), seed=len(sizes))
     async with raw_bot() as (worker, daily):
-        await worker.queue_frames([TTSAudioRawFrame(b"", 24000, 1)] + utterance(pcm, sizes, 24000))
+        await worker.queue_frames([TTSAudioRawFrame(b"", 24000, 1), *utterance(pcm, sizes, 24000)])
         got = await received(daily, len(pcm), timeout=seconds * 2 + 10)
     assert pcm in got
 
