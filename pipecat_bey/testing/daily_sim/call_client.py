@@ -9,6 +9,7 @@ make raise ``NotImplementedError`` naming themselves.
 from collections.abc import Callable
 from typing import Any
 
+from pipecat_bey.testing.audio import to_mono
 from pipecat_bey.testing.daily_sim.media import (
     AudioData,
     CustomAudioSource,
@@ -390,7 +391,7 @@ class CallClient(Member):
         position: int,
     ) -> None:
         if source.channels != 1:
-            pcm = _to_mono(pcm)
+            pcm = to_mono(pcm, source.channels)
         renderer = self._renderers.get((publisher.id, track))
         if renderer is not None:
             if renderer.resampler is None or renderer.resampler.from_rate != source.sample_rate:
@@ -410,13 +411,6 @@ def _is_on(value: Any) -> bool:
     if isinstance(value, dict):
         return bool(value.get("isPublishing", True))
     return bool(value)
-
-
-def _to_mono(pcm: bytes) -> bytes:
-    import numpy as np
-
-    samples = np.frombuffer(pcm, dtype=np.int16).reshape(-1, 2).astype(np.int32)
-    return (samples.sum(axis=1) // 2).astype(np.int16).tobytes()
 
 
 class Daily:
