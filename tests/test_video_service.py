@@ -9,7 +9,7 @@ from pipecat.frames.frames import EndFrame, MetricsFrame, TTSSpeakFrame
 from pipecat.metrics.metrics import ProcessingMetricsData, TTFBMetricsData
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
-from pipecat_bey import BEY_AUDIO_TRACK, BeyConfigError, BeyVideoService, DailyAPIError
+from pipecat_bey import BEY_AUDIO_TRACK, BeyConfigError, BeyParams, BeyVideoService, DailyAPIError
 from pipecat_bey.testing import AvatarBehaviour
 from pipecat_bey.testing.audio import best_alignment, read_wav, resample, to_mono
 
@@ -226,3 +226,53 @@ async def test_any_transport_output_rate(bey, daily, out_rate):
         await say_and_wait(bot, 1.0)
         avatar = daily.avatars[0]
         assert avatar.received_sample_rate == out_rate
+
+
+async def test_a_room_that_does_not_exist_ends_cleanly(bey, daily):
+    from pipecat.frames.frames import ErrorFrame
+
+    transport = DailyTransport(
+        f"https://{daily.domain}.daily.co/no-such-room",
+        None,
+        "Bot",
+        DailyParams(audio_out_enabled=True),
+    )
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.workers.runner import WorkerRunner
+    from recorder import FrameRecorder
+
+    service = BeyVideoService(
+        transport=transport,
+        api_key=BEY_KEY,
+        api_url=bey.url,
+        daily_api_key=DAILY_KEY,
+        daily_api_url=daily.rest_url,
+        params=BeyParams(avatar_join_timeout_s=1.0),
+    )
+    recorder = FrameRecorder()
+    worker = PipelineWorker(
+        Pipeline([transport.input(), service, transport.output()]),
+        params=PipelineParams(),
+        observers=[recorder],
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    run = asyncio.create_task(runner.run())
+    assert await daily.wait_for(lambda: len(recorder.of(ErrorFrame)) >= 2, 10)
+    messages = " ".join(e.error for e in recorder.of(ErrorFrame))
+    assert "no-such-room" in messages  # the bot's own join, and the avatar's token mint
+    await worker.queue_frame(EndFrame())
+    await asyncio.wait_for(run, 15)
+
+
+async def test_an_undeliverable_interrupt_does_not_stop_the_bot(bey, daily):
+    from pipecat.frames.frames import InterruptionFrame
+
+    async with avatar_bot(bey, daily, clip=DATA / "utterance_b.wav") as bot:
+        await say_and_wait(bot, 0.5)
+        bot.room.fail_app_messages = True
+        await bot.worker.queue_frame(InterruptionFrame())
+        bot.room.fail_app_messages = False
+        await say_and_wait(bot, 0.5)
+        assert not daily.avatars[0].interrupts
