@@ -1,7 +1,8 @@
 """Benchmarks of the avatar path; prints one table. Not part of the test run.
 
-    python benchmarks/run.py           # full figures (a few minutes)
-    python benchmarks/run.py --quick   # each benchmark in well under a minute
+    python benchmarks/run.py                     # full figures (about 15 minutes)
+    python benchmarks/run.py --quick             # each benchmark in under a minute
+    python benchmarks/run.py --only scale --sessions 100 200
 
 Every ratio is measured within one run, both sides on the same machine and load.
 """
@@ -11,7 +12,6 @@ import asyncio
 import gc
 import itertools
 import os
-import resource
 import statistics
 import sys
 import time
@@ -35,9 +35,12 @@ from pipecat.workers.runner import WorkerRunner
 
 from pipecat_bey import BEY_AUDIO_TRACK, BeyParams, BeyVideoService
 from pipecat_bey.testing import AvatarBehaviour, BeyEmulator, DailySimulation
+from pipecat_bey.testing.daily_sim import SimulatedAvatar
 
 BEY_KEY, DAILY_KEY = "bench-bey-key", "bench-daily-key"
+BEY_TRACK_KEY = f"customAudio:{BEY_AUDIO_TRACK}"  # the avatar's subscription to the bot's track
 ROWS: list[tuple[str, str, str]] = []
+TUNED_GC_THRESHOLDS = (50_000, 20, 100)  # CPython's defaults are (700, 10, 10)
 
 
 def row(name: str, value: str, note: str = "") -> None:
@@ -63,9 +66,12 @@ class Bot:
     run: asyncio.Task
     service: FrameProcessor
     transport: DailyTransport
+    transport_room: object
 
 
-async def start_bot(bey, daily, *, with_service: bool, out_rate: int = 24000, params=None) -> Bot:
+async def start_bot(
+    bey, daily, *, with_service: bool, out_rate: int = 24000, params=None, sink=None
+) -> Bot:
     room = daily.create_room()
     params_kwargs = {"audio_in_enabled": False, "audio_out_enabled": True}
     if not with_service:
@@ -82,19 +88,26 @@ async def start_bot(bey, daily, *, with_service: bool, out_rate: int = 24000, pa
         )
     else:
         service = PassThrough()
+    processors = [transport.input(), service, *([sink] if sink else []), transport.output()]
     worker = PipelineWorker(
-        Pipeline([transport.input(), service, transport.output()]),
+        Pipeline(processors),
         params=PipelineParams(audio_out_sample_rate=out_rate),
         idle_timeout_secs=None,
     )
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    return Bot(worker, asyncio.create_task(runner.run()), service, transport)
+    return Bot(worker, asyncio.create_task(runner.run()), service, transport, room)
 
 
 async def end_bot(bot: Bot) -> None:
     await bot.worker.queue_frame(EndFrame())
     await asyncio.wait_for(bot.run, 60)
+
+
+async def end_bots(bots: list[Bot]) -> None:
+    # All at once: each bot takes a few seconds to end, as pipecat's output transport sends
+    # `audio_out_end_silence_secs` (2 s) of silence on each of its two destinations.
+    await asyncio.gather(*(end_bot(bot) for bot in bots))
 
 
 def speech(seconds: float, rate: int) -> bytes:
@@ -104,62 +117,165 @@ def speech(seconds: float, rate: int) -> bytes:
     )
 
 
-async def say(bot: Bot, seconds: float, rate: int, chunk_ms: int = 20) -> None:
+async def say(bot: Bot, seconds: float, rate: int) -> None:
+    await bot.worker.queue_frames(tts_frames(seconds, rate))
+
+
+class Heard:
+    """Seconds of speech an avatar has received, counted incrementally.
+
+    Recounting every chunk on every check would cost O(sessions x chunks) and show up in the
+    very CPU figures being measured.
+    """
+
+    def __init__(self, avatar: SimulatedAvatar) -> None:
+        self.avatar = avatar
+        self._seen = 0
+        self._bytes = 0
+
+    def seconds(self) -> float:
+        new = self.avatar.received[self._seen :]
+        self._seen += len(new)
+        self._bytes += sum(len(r.pcm) for r in new if r.track == BEY_TRACK_KEY and any(r.pcm))
+        return self._bytes / 2 / (self.avatar.received_sample_rate or 1)
+
+
+async def until(predicate, timeout: float, poll_s: float = 0.1) -> bool:
+    """Poll ``predicate`` (cheaply, at a fixed rate) until it holds or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(poll_s)
+    return True
+
+
+async def add_avatar(daily: DailySimulation, room) -> SimulatedAvatar:
+    """An avatar in a room no session was started for: the pass-through's listener."""
+    avatar = SimulatedAvatar(daily, room, daily.mint_token(room), AvatarBehaviour())
+    daily.avatars.append(avatar)
+    daily.spawn(avatar.run(), "bench-avatar")
+    await daily.wait_for(lambda: avatar.in_room, 10)
+    return avatar
+
+
+class DropAudio(FrameProcessor):
+    """Counts the audio bound for the avatar's track and drops it, so nothing is paced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target = 0
+        self.count = 0
+        self.done = asyncio.Event()
+
+    def expect(self, frames: int) -> None:
+        self.target, self.count = frames, 0
+        self.done.clear()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, OutputAudioRawFrame) and frame.transport_destination:
+            self.count += 1
+            if self.count >= self.target:
+                self.done.set()
+            return
+        await self.push_frame(frame, direction)
+
+
+async def feed(bot: Bot, sink: DropAudio, frames: list[Frame], batch: int = 50) -> None:
+    """Push frames as fast as the pipeline takes them, a second of audio at a time.
+
+    Queuing them all at once would keep thousands of frames alive, and the garbage
+    collector's walks over them would dwarf, and randomise, what is being measured.
+    """
+    for i in range(0, len(frames), batch):
+        chunk = frames[i : i + batch]
+        sink.expect(sum(isinstance(f, OutputAudioRawFrame) for f in chunk))
+        await bot.worker.queue_frames(chunk)
+        if sink.target:
+            await asyncio.wait_for(sink.done.wait(), 30)
+
+
+def tts_frames(seconds: float, rate: int, chunk_ms: int = 20) -> list[Frame]:
     pcm = speech(seconds, rate)
     step = rate * chunk_ms // 1000 * 2
     frames: list[Frame] = [TTSStartedFrame()]
     frames += [TTSAudioRawFrame(pcm[i : i + step], rate, 1) for i in range(0, len(pcm), step)]
     frames.append(TTSStoppedFrame())
-    await bot.worker.queue_frames(frames)
-
-
-async def wait_avatar_audio(daily: DailySimulation, seconds: float, timeout: float) -> None:
-    def enough() -> bool:
-        return any(
-            sum(len(p) for _, p in a.received_chunks if any(p)) / 2 / (a.received_sample_rate or 1)
-            >= seconds
-            for a in daily.avatars
-        )
-
-    await daily.wait_for(enough, timeout)
+    return frames
 
 
 # 1. Audio path overhead.
-async def audio_overhead(seconds: float) -> None:
-    for rate in (16000, 24000, 48000):
-        cpu = {}
-        for with_service in (False, True):
-            async with (
-                BeyEmulator(api_keys={BEY_KEY}) as bey,
-                DailySimulation(api_key=DAILY_KEY) as daily,
-            ):
-                daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.0, playback_delay_s=0.0))
-                bot = await start_bot(bey, daily, with_service=with_service)
-                if with_service:
-                    await daily.wait_for(
-                        lambda: bool(daily.avatars) and daily.avatars[0].in_room, 10
-                    )
-                else:
-                    room = next(iter(daily.rooms.values()))
-                    from pipecat_bey.testing.daily_sim import SimulatedAvatar
+async def audio_overhead(seconds: float, isolated_seconds: float, reps: int) -> None:
+    """Service vs pass-through, in one process, measured in alternation.
 
-                    avatar = SimulatedAvatar(daily, room, daily.mint_token(room), AvatarBehaviour())
-                    daily.avatars.append(avatar)
-                    daily.spawn(avatar.run(), "bench-avatar")
-                    await daily.wait_for(lambda a=avatar: a.in_room, 10)
-                await asyncio.sleep(0.5)
-                start_cpu = time.process_time()
-                await say(bot, seconds, rate)
-                await wait_avatar_audio(daily, seconds * 0.98, seconds * 3 + 10)
-                cpu[with_service] = time.process_time() - start_cpu
-                await end_bot(bot)
-        ratio = cpu[True] / cpu[False]
-        extra_ms = (cpu[True] - cpu[False]) / seconds * 1000
+    Two figures per rate:
+    - the whole path (service or pass-through, then the output transport pacing into the
+      avatar's track, the simulated room delivering it), in real time: what a bot pays, but its
+      CPU is mostly the output transport's and the run-to-run noise is several percent;
+    - the processor alone: the same frames as fast as the pipeline takes them, the audio dropped
+      right after the processor, so the difference is the service's own cost, precise to a
+      fraction of a millisecond per second of audio.
+    """
+    for rate in (16000, 24000, 48000):
+        full: dict[bool, list[float]] = {True: [], False: []}
+        alone: dict[bool, list[float]] = {True: [], False: []}
+        async with (
+            BeyEmulator(api_keys={BEY_KEY}) as bey,
+            DailySimulation(api_key=DAILY_KEY) as daily,
+        ):
+            daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.0, playback_delay_s=0.0))
+            bots = {True: await start_bot(bey, daily, with_service=True)}
+            await daily.wait_for(lambda: bool(daily.avatars) and daily.avatars[0].in_room, 10)
+            bots[False] = await start_bot(bey, daily, with_service=False)
+            await add_avatar(daily, bots[False].transport_room)
+            sinks = {True: DropAudio(), False: DropAudio()}
+            fast = {w: await start_bot(bey, daily, with_service=w, sink=sinks[w]) for w in sinks}
+            await daily.wait_for(lambda: len(daily.avatars) == 3 and daily.avatars[2].in_room, 10)
+            await add_avatar(daily, fast[False].transport_room)
+            await asyncio.sleep(0.5)
+            heard = {True: Heard(daily.avatars[0]), False: Heard(daily.avatars[1])}
+
+            speech_frames = tts_frames(seconds, rate)
+            many = tts_frames(isolated_seconds, rate)
+            for rep in range(reps):
+                # Alternate which goes first so a drift in the machine's load favours neither.
+                for with_service in (False, True) if rep % 2 == 0 else (True, False):
+                    target = heard[with_service].seconds() + seconds * 0.98
+                    cpu0 = time.process_time()
+                    await bots[with_service].worker.queue_frames(speech_frames)
+                    h, t = heard[with_service], target
+                    if not await until(lambda h=h, t=t: h.seconds() >= t, seconds * 3 + 10):
+                        raise RuntimeError("the avatar did not hear all the speech")
+                    full[with_service].append(time.process_time() - cpu0)
+
+                # The processor alone, one second of audio each in turn, so that whatever else
+                # the machine does falls on both alike. The event loop's thread only: the
+                # simulated room's threads are idle here and would add nothing but noise.
+                spent = {True: 0.0, False: 0.0}
+                for i in range(0, len(many), 50):
+                    for with_service in (False, True) if i % 100 == 0 else (True, False):
+                        cpu0 = time.thread_time()
+                        await feed(fast[with_service], sinks[with_service], many[i : i + 50])
+                        spent[with_service] += time.thread_time() - cpu0
+                for with_service, cpu in spent.items():
+                    alone[with_service].append(cpu)
+            await end_bots([*bots.values(), *fast.values()])
+
+        ratios = [s / p for s, p in zip(full[True], full[False], strict=True)]
+        full_ms = statistics.median(full[False]) / seconds * 1000
+        added = [
+            (s - p) / isolated_seconds * 1000
+            for s, p in zip(alone[True], alone[False], strict=True)
+        ]
+        added_ms = statistics.median(added)
         row(
             f"audio path, {rate // 1000} kHz TTS",
-            f"{cpu[True] / seconds * 1000:.1f} ms CPU per s of audio",
-            f"(pass-through {cpu[False] / seconds * 1000:.1f}; ratio {ratio:.3f}; "
-            f"service adds {extra_ms:+.2f} ms/s)",
+            f"service adds {added_ms:+.2f} ms CPU per s of audio (runs {min(added):+.2f} to "
+            f"{max(added):+.2f}); ratio {(full_ms + added_ms) / full_ms:.3f}",
+            f"(whole path with pass-through {full_ms:.1f} ms/s; whole-path ratio measured "
+            f"directly {statistics.median(ratios):.3f}, runs {min(ratios):.2f} to "
+            f"{max(ratios):.2f})",
         )
 
 
@@ -224,62 +340,126 @@ async def measure_lag(stop: asyncio.Event, lags: list[float]) -> None:
         lags.append((time.monotonic() - t - 0.01) * 1000)
 
 
+class GcPauses:
+    """The longest pause of CPython's cyclic garbage collector while it is installed."""
+
+    def __init__(self) -> None:
+        self.longest_ms = 0.0
+        self._t = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._t) * 1000)
+
+    def __enter__(self) -> "GcPauses":
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def rss_mb() -> float:
+    """The process's resident memory now, in MB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 # 4. Scale.
-async def scale(counts: list[int], seconds: float) -> None:
+async def scale(counts: list[int], seconds: float, *, tune_gc: bool = False) -> None:
+    """N bots speaking at once, each with its own avatar in its own room.
+
+    With ``tune_gc``, the garbage collector is set up as a process running many bots should
+    (README, "Running many bots in one process"): the heap built while the bots start is frozen
+    out of its sight, and it collects less often. Otherwise each full collection walks every
+    object of every pipeline, including every queued audio frame, stalling all bots at once.
+    """
     for n in counts:
         gc.collect()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_before = rss_mb()
         async with (
             BeyEmulator(api_keys={BEY_KEY}) as bey,
             DailySimulation(api_key=DAILY_KEY) as daily,
         ):
             daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.2, playback_delay_s=0.0))
+            t_start = time.monotonic()
             bots = [await start_bot(bey, daily, with_service=True) for _ in range(n)]
-            await daily.wait_for(
-                lambda n=n: len(daily.avatars) == n and all(a.in_room for a in daily.avatars), 60
+            joined = await until(
+                lambda n=n: len(daily.avatars) == n and all(a.in_room for a in daily.avatars),
+                30 + n * 0.5,
             )
+            start_s = time.monotonic() - t_start
+            if not joined:
+                in_room = sum(a.in_room for a in daily.avatars)
+                row(f"scale, {n} sessions", f"only {in_room} of {n} avatars joined", "")
+                await end_bots(bots)
+                continue
             await asyncio.sleep(0.6)
+            thresholds = gc.get_threshold()
+            if tune_gc:
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(*TUNED_GC_THRESHOLDS)
+            heard = [Heard(a) for a in daily.avatars]
             lags: list[float] = []
             stop = asyncio.Event()
             tick = asyncio.create_task(measure_lag(stop, lags))
-            cpu0, wall0 = time.process_time(), time.monotonic()
-            for bot in bots:
-                await say(bot, seconds, 24000)
-            await daily.wait_for(
-                lambda: all(
-                    sum(len(p) for _, p in a.received_chunks if any(p)) / 2 / 24000
-                    >= seconds * 0.98
-                    for a in daily.avatars
-                ),
-                seconds * 4 + 30,
-            )
-            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            with GcPauses() as pauses:
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                for bot in bots:
+                    await say(bot, seconds, 24000)
+                done = await until(
+                    lambda heard=heard: all(h.seconds() >= seconds * 0.98 for h in heard),
+                    seconds * 4 + 30,
+                    poll_s=0.2,
+                )
+                cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
             stop.set()
             await tick
-            late = 0
+            late, longest_gap = 0, 0.0
             for avatar in daily.avatars:
                 times = [at for at, p in avatar.received_chunks if any(p)]
-                late += sum(1 for a, b in itertools.pairwise(times) if b - a > 0.08)
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            for bot in bots:
-                await end_bot(bot)
+                gaps = [b - a for a, b in itertools.pairwise(times)]
+                late += sum(1 for g in gaps if g > 0.08)
+                longest_gap = max([longest_gap, *gaps])
+            rss = rss_mb()
+            await end_bots(bots)
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
         p99 = float(np.percentile(lags, 99)) if lags else 0.0
+        heard_all = "" if done else "; NOT ALL SPEECH ARRIVED"
+        load = cpu / wall
         row(
-            f"scale, {n} sessions",
-            f"CPU {cpu / wall * 100:.0f}% of a core, {cpu / wall / n * 100:.2f}% per session",
-            f"(loop lag p99 {p99:.1f} ms; late chunks {late}; peak RSS +"
-            f"{(rss - rss_before) / 1024 / max(n, 1):.1f} MB per session)",
+            f"scale, {n} sessions" + (", tuned GC" if tune_gc else ""),
+            f"late chunks {late}; CPU {load * 100:.0f}% of a core"
+            + (" (saturated)" if load > 0.9 else f", {load / n * 100:.2f}% per session"),
+            f"(loop lag p99 {p99:.1f} ms; longest gap {longest_gap * 1000:.0f} ms; longest GC "
+            f"pause {pauses.longest_ms:.0f} ms; memory +{(rss - rss_before) / n:.1f} MB per "
+            f"session; all started in {start_s:.1f} s{heard_all})",
         )
 
 
-async def main(quick: bool) -> None:
+BENCHMARKS = ("audio", "startup", "first-audio", "scale")
+
+
+async def main(quick: bool, only: list[str], sessions: list[int] | None) -> None:
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     print("running benchmarks" + (" (quick)" if quick else ""), file=sys.stderr)
-    await audio_overhead(3.0 if quick else 10.0)
-    await startup([0.2, 1.0] if quick else [0.2, 1.0, 3.0])
-    await first_audio(3 if quick else 10)
-    await scale([1, 10] if quick else [1, 10, 50, 100, 200], 3.0 if quick else 10.0)
+    if "audio" in only:
+        await audio_overhead(2.0 if quick else 6.0, 60.0 if quick else 300.0, 2 if quick else 6)
+    if "startup" in only:
+        await startup([0.2, 1.0] if quick else [0.2, 1.0, 3.0])
+    if "first-audio" in only:
+        await first_audio(3 if quick else 10)
+    if "scale" in only:
+        counts = sessions or ([1, 10] if quick else [1, 10, 50, 100, 150, 200])
+        await scale(counts, 3.0 if quick else 10.0)
+        await scale(
+            [n for n in counts if n >= 100] or counts[-1:], 3.0 if quick else 10.0, tune_gc=True
+        )
     width = max(len(r[0]) for r in ROWS)
     print(f"\n| {'benchmark'.ljust(width)} | result | notes |")
     print(f"|{'-' * (width + 2)}|---|---|")
@@ -291,4 +471,11 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke check")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--only", action="append", choices=BENCHMARKS, help="run only this one (repeatable)"
+    )
+    parser.add_argument(
+        "--sessions", type=int, nargs="+", help="session counts for the scale benchmark"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.only or list(BENCHMARKS), args.sessions))
