@@ -10,6 +10,7 @@ Every ratio is measured within one run, both sides on the same machine and load.
 import argparse
 import asyncio
 import gc
+import importlib.metadata
 import itertools
 import os
 import statistics
@@ -508,7 +509,10 @@ async def main(quick: bool, only: list[str], sessions: list[int] | None) -> None
     print(f"|{'-' * (width + 2)}|---|---|")
     for name, value, note in ROWS:
         print(f"| {name.ljust(width)} | {value} | {note} |")
-    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"pipecat-ai {importlib.metadata.version('pipecat-ai')}"
+    )
 
 
 if __name__ == "__main__":
