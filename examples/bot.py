@@ -58,7 +58,9 @@ def build_pipeline(
     llm = OpenAILLMService(api_key=os.environ["OPENAI_API_KEY"])
     tts = CartesiaTTSService(
         api_key=os.environ["CARTESIA_API_KEY"],
-        voice_id=os.getenv("CARTESIA_VOICE_ID", "71a7ad14-091c-4e8e-a314-022ece01c121"),
+        settings=CartesiaTTSService.Settings(
+            voice=os.getenv("CARTESIA_VOICE_ID", "71a7ad14-091c-4e8e-a314-022ece01c121")
+        ),
     )
     # Keys, avatar and Daily settings come from BEY_API_KEY, BEY_AVATAR_ID and DAILY_API_KEY.
     avatar = BeyVideoService(transport=transport, session=http)
