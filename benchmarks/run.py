@@ -475,7 +475,7 @@ async def scale(
         heard_all = "" if done else "; NOT ALL SPEECH ARRIVED"
         load = cpu / wall
         row(
-            f"scale, {n} sessions" + (", tuned GC" if tune_gc else ""),
+            f"scale, {n} session{'s' if n != 1 else ''}" + (", tuned GC" if tune_gc else ""),
             f"late chunks {late}; CPU {load * 100:.0f}% of a core"
             + (" (saturated)" if load > 0.9 else f", {load / n * 100:.2f}% per session"),
             f"(loop lag p99 {p99:.1f} ms; longest gap {longest_gap * 1000:.0f} ms; longest GC "
