@@ -1,6 +1,6 @@
 """Benchmarks of the avatar path; prints one table. Not part of the test run.
 
-    python benchmarks/run.py                     # full figures (about 15 minutes)
+    python benchmarks/run.py                     # full figures (about 20 minutes)
     python benchmarks/run.py --quick             # each benchmark in under a minute
     python benchmarks/run.py --only scale --sessions 100 200
 
@@ -45,11 +45,13 @@ from pipecat_bey import (
 from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
 from pipecat_bey.testing import AvatarBehaviour, BeyEmulator, DailySimulation
 from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar
+from pipecat_bey.testing.daily_sim.room import custom_audio
 from pipecat_bey.video import DEFAULT_AVATAR_ID
 
 BEY_KEY, DAILY_KEY = "bench-bey-key", "bench-daily-key"
-BEY_TRACK_KEY = f"customAudio:{BEY_AUDIO_TRACK}"  # the avatar's subscription to the bot's track
+BEY_TRACK_KEY = custom_audio(BEY_AUDIO_TRACK)  # the avatar's subscription to the bot's track
 ROWS: list[tuple[str, str, str]] = []
+FRAMES_PER_S = 50  # TTS frames of 20 ms
 TUNED_GC_THRESHOLDS = (50_000, 20, 100)  # CPython's defaults are (700, 10, 10)
 
 
@@ -151,7 +153,11 @@ class Heard:
 
 
 async def until(predicate, timeout: float, poll_s: float = 0.1) -> bool:
-    """Poll ``predicate`` (cheaply, at a fixed rate) until it holds or time runs out."""
+    """Poll ``predicate`` at a fixed rate until it holds or time runs out.
+
+    Unlike ``DailySimulation.wait_for``, which re-checks on every piece of audio delivered,
+    its cost does not grow with the traffic being measured.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -192,23 +198,18 @@ class DropAudio(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def feed(bot: Bot, sink: DropAudio, frames: list[Frame], batch: int = 50) -> None:
-    """Push frames as fast as the pipeline takes them, a second of audio at a time.
-
-    Queuing them all at once would keep thousands of frames alive, and the garbage
-    collector's walks over them would dwarf, and randomise, what is being measured.
-    """
-    for i in range(0, len(frames), batch):
-        chunk = frames[i : i + batch]
-        sink.expect(sum(isinstance(f, OutputAudioRawFrame) for f in chunk))
-        await bot.worker.queue_frames(chunk)
-        if sink.target:
-            await asyncio.wait_for(sink.done.wait(), 30)
+async def feed(bot: Bot, sink: DropAudio, frames: list[Frame]) -> None:
+    """Push frames as fast as the pipeline takes them; return once the sink has them all."""
+    sink.expect(sum(isinstance(f, OutputAudioRawFrame) for f in frames))
+    await bot.worker.queue_frames(frames)
+    if sink.target:
+        await asyncio.wait_for(sink.done.wait(), 30)
 
 
-def tts_frames(seconds: float, rate: int, chunk_ms: int = 20) -> list[Frame]:
+def tts_frames(seconds: float, rate: int) -> list[Frame]:
+    """TTS output as a TTS service pushes it: started, 20 ms audio frames, stopped."""
     pcm = speech(seconds, rate)
-    step = rate * chunk_ms // 1000 * 2
+    step = rate // FRAMES_PER_S * 2
     frames: list[Frame] = [TTSStartedFrame()]
     frames += [TTSAudioRawFrame(pcm[i : i + step], rate, 1) for i in range(0, len(pcm), step)]
     frames.append(TTSStoppedFrame())
@@ -238,13 +239,13 @@ async def audio_overhead(seconds: float, isolated_seconds: float, reps: int) -> 
             bots = {True: await start_bot(bey, daily, with_service=True)}
             await daily.wait_for(lambda: bool(daily.avatars) and daily.avatars[0].in_room, 10)
             bots[False] = await start_bot(bey, daily, with_service=False)
-            await add_avatar(daily, bots[False].transport_room)
+            pass_through_avatar = await add_avatar(daily, bots[False].transport_room)
             sinks = {True: DropAudio(), False: DropAudio()}
             fast = {w: await start_bot(bey, daily, with_service=w, sink=sinks[w]) for w in sinks}
             await daily.wait_for(lambda: len(daily.avatars) == 3 and daily.avatars[2].in_room, 10)
             await add_avatar(daily, fast[False].transport_room)
             await asyncio.sleep(0.5)
-            heard = {True: Heard(daily.avatars[0]), False: Heard(daily.avatars[1])}
+            heard = {True: Heard(daily.avatars[0]), False: Heard(pass_through_avatar)}
 
             speech_frames = tts_frames(seconds, rate)
             many = tts_frames(isolated_seconds, rate)
@@ -260,13 +261,16 @@ async def audio_overhead(seconds: float, isolated_seconds: float, reps: int) -> 
                     full[with_service].append(time.process_time() - cpu0)
 
                 # The processor alone, one second of audio each in turn, so that whatever else
-                # the machine does falls on both alike. The event loop's thread only: the
-                # simulated room's threads are idle here and would add nothing but noise.
+                # the machine does falls on both alike; a second at a time, as queuing all of
+                # it would keep thousands of frames alive for the garbage collector to walk.
+                # The event loop's thread only: the simulated room's threads are idle here and
+                # would add nothing but noise.
                 spent = {True: 0.0, False: 0.0}
-                for i in range(0, len(many), 50):
-                    for with_service in (False, True) if i % 100 == 0 else (True, False):
+                for k, i in enumerate(range(0, len(many), FRAMES_PER_S)):
+                    for with_service in (False, True) if k % 2 == 0 else (True, False):
                         cpu0 = time.thread_time()
-                        await feed(fast[with_service], sinks[with_service], many[i : i + 50])
+                        batch = many[i : i + FRAMES_PER_S]
+                        await feed(fast[with_service], sinks[with_service], batch)
                         spent[with_service] += time.thread_time() - cpu0
                 for with_service, cpu in spent.items():
                     alone[with_service].append(cpu)
@@ -421,6 +425,7 @@ async def scale(
     holds for counts run in increasing order, and is left out otherwise.
     """
     for n in counts:
+        name = f"scale, {n} session{'s' if n != 1 else ''}" + (", tuned GC" if tune_gc else "")
         gc.collect()
         async with (
             BeyEmulator(api_keys={BEY_KEY}) as bey,
@@ -436,7 +441,7 @@ async def scale(
             start_s = time.monotonic() - t_start
             if not joined:
                 in_room = sum(a.in_room for a in daily.avatars)
-                row(f"scale, {n} sessions", f"only {in_room} of {n} avatars joined", "")
+                row(name, f"only {in_room} of {n} avatars joined")
                 await end_bots(bots)
                 continue
             await asyncio.sleep(0.6)
@@ -475,7 +480,7 @@ async def scale(
         heard_all = "" if done else "; NOT ALL SPEECH ARRIVED"
         load = cpu / wall
         row(
-            f"scale, {n} session{'s' if n != 1 else ''}" + (", tuned GC" if tune_gc else ""),
+            name,
             f"late chunks {late}; CPU {load * 100:.0f}% of a core"
             + (" (saturated)" if load > 0.9 else f", {load / n * 100:.2f}% per session"),
             f"(loop lag p99 {p99:.1f} ms; longest gap {longest_gap * 1000:.0f} ms; longest GC "
