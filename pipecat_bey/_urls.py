@@ -3,6 +3,8 @@
 import ipaddress
 from urllib.parse import urlsplit
 
+from pipecat_bey.errors import BeyConfigError
+
 
 def is_loopback_host(host: str) -> bool:
     """Tell whether a host name or address is on this machine's loopback.
@@ -36,17 +38,17 @@ def check_api_base_url(url: str, *, what: str, env: str) -> str:
         The URL without a trailing slash.
 
     Raises:
-        ValueError: If the URL is not http(s), has no host, or is plain http to a
+        BeyConfigError: If the URL is not http(s), has no host, or is plain http to a
             host that is not loopback.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
+        raise BeyConfigError(
             f"{what} {url!r} is not an http(s) URL with a host; "
             f"pass a URL like https://host/ or set {env}"
         )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(
+        raise BeyConfigError(
             f"{what} {url!r} uses plain http to a remote host, which would send "
             f"secrets unencrypted; use https (plain http is accepted for loopback only) "
             f"or fix {env}"
@@ -64,14 +66,14 @@ def daily_room_name(room_url: str) -> str:
         The room name (``my-room``).
 
     Raises:
-        ValueError: If the URL is not an https URL of a ``*.daily.co`` domain
+        BeyConfigError: If the URL is not an https URL of a ``*.daily.co`` domain
             with a room name as its only path segment.
     """
     parts = urlsplit(room_url)
     host = (parts.hostname or "").lower()
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme != "https" or not host.endswith(".daily.co") or len(segments) != 1:
-        raise ValueError(
+        raise BeyConfigError(
             f"{room_url!r} is not a Daily room URL; expected https://<domain>.daily.co/<room> "
             "(pass the room URL your DailyTransport joins, e.g. from DAILY_ROOM_URL)"
         )

@@ -3,7 +3,7 @@
 import asyncio
 import email.utils
 import json
-import os
+import math
 import random
 import time
 from types import TracebackType
@@ -14,6 +14,7 @@ from loguru import logger
 
 from pipecat_bey._secrets import redact
 from pipecat_bey._urls import check_api_base_url
+from pipecat_bey.config import setting
 from pipecat_bey.errors import (
     BeyAPIError,
     BeyAuthError,
@@ -92,22 +93,27 @@ class BeyClient:
         Raises:
             BeyConfigError: If the key is missing or the URL is unacceptable.
         """
-        api_key = api_key or os.getenv("BEY_API_KEY")
-        if not api_key:
+        api_key = setting(api_key, argument="api_key", variable="BEY_API_KEY")
+        if api_key is None:
             raise BeyConfigError(
                 "no Beyond Presence API key: set BEY_API_KEY or pass api_key=... "
                 "(keys are at https://app.bey.chat)"
             )
-        if max_retries < 0 or timeout <= 0:
-            raise BeyConfigError("max_retries must be >= 0 and timeout > 0")
-        try:
-            self._base_url = check_api_base_url(
-                base_url or os.getenv("BEY_API_URL") or DEFAULT_API_URL,
-                what="Beyond Presence API URL",
-                env="BEY_API_URL",
-            )
-        except ValueError as e:
-            raise BeyConfigError(str(e)) from e
+        if not (isinstance(max_retries, int) and max_retries >= 0):
+            raise BeyConfigError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        for name, value in (
+            ("timeout", timeout),
+            ("backoff_base", backoff_base),
+            ("max_backoff", max_backoff),
+        ):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise BeyConfigError(f"{name} must be a finite number of seconds, got {value!r}")
+        if timeout <= 0:
+            raise BeyConfigError(f"timeout must be > 0, got {timeout!r}")
+        base_url = setting(base_url, argument="base_url", variable="BEY_API_URL")
+        self._base_url = check_api_base_url(
+            base_url or DEFAULT_API_URL, what="Beyond Presence API URL", env="BEY_API_URL"
+        )
         self._api_key = api_key
         self._session = session
         self._own_session: aiohttp.ClientSession | None = None

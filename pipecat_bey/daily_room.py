@@ -10,6 +10,7 @@ when the token runs out.
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,10 @@ from pipecat.transports.daily.utils import (
 
 from pipecat_bey._secrets import redact
 from pipecat_bey._urls import check_api_base_url, daily_room_name
-from pipecat_bey.errors import DailyAPIError
+from pipecat_bey.config import DEFAULT_DAILY_API_URL
+from pipecat_bey.errors import BeyConfigError, DailyAPIError
 
-DEFAULT_DAILY_API_URL = "https://api.daily.co/v1"
+__all__ = ["DEFAULT_DAILY_API_URL", "AvatarIdentity", "DailyRoomAPI", "token_identity"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,18 @@ class AvatarIdentity:
 
     user_id: str | None
     user_name: str | None
+
+    @classmethod
+    def new(cls, user_name: str) -> "AvatarIdentity":
+        """A fresh identity for an avatar whose token the bot mints.
+
+        Args:
+            user_name: The name the avatar shows in the room.
+
+        Returns:
+            The identity, with a ``user_id`` no other participant carries.
+        """
+        return cls(user_id=f"bey-avatar-{uuid.uuid4().hex[:12]}", user_name=user_name)
 
     def matches(self, participant: Mapping[str, Any]) -> bool:
         """Tell whether a Daily participant is this avatar.
@@ -72,7 +86,7 @@ def token_identity(token: str) -> AvatarIdentity:
         The identity it carries (either field may be None).
 
     Raises:
-        ValueError: If the token is not a JWT or names neither a user nor a user id.
+        BeyConfigError: If the token is not a JWT or names neither a user nor a user id.
     """
     parts = token.split(".")
     claims: Any = None
@@ -83,13 +97,13 @@ def token_identity(token: str) -> AvatarIdentity:
         except (binascii.Error, ValueError):
             claims = None
     if not isinstance(claims, dict):
-        raise ValueError(
+        raise BeyConfigError(
             "avatar_token is not a Daily meeting token (a JWT); mint one with "
             "POST /meeting-tokens or leave avatar_token unset and set DAILY_API_KEY"
         )
     user_id, user_name = claims.get("ud"), claims.get("u")
     if not user_id and not user_name:
-        raise ValueError(
+        raise BeyConfigError(
             "avatar_token names no user_id or user_name, so the avatar could not be told "
             "apart from the user; mint it with the user_id property set"
         )

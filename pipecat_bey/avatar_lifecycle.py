@@ -1,0 +1,183 @@
+"""The avatar's life from the bot's side: start, join, ready, lost, ejected.
+
+``AvatarLifecycle`` starts the session, waits (bounded) for the avatar to join
+the room, gives it time to subscribe before its speech flows, notices when it
+leaves, and ejects it at the end. It tells its owner (the service) what
+happened and leaves frames, routing and events to it. Tasks are created and
+cancelled through the service, so pipecat tracks them like its own.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from pipecat_bey.avatar_session import Arrival, AvatarSession
+from pipecat_bey.bot_room import BotRoom, Participant
+from pipecat_bey.errors import BeyError
+from pipecat_bey.models import PipecatSessionResponse
+
+TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
+TaskCanceller = Callable[[asyncio.Task], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AvatarCallbacks:
+    """What the life cycle tells its owner (times are ``time.time()``).
+
+    Parameters:
+        on_session_started: ``(session, requested_at, answered_at)``: the API
+            accepted the session.
+        on_avatar_joined: ``(participant)``: the avatar joined the room.
+        on_avatar_ready: ``()``: the avatar listens; its speech may flow.
+        on_avatar_left: ``(participant, reason)``: the avatar left the room.
+        on_avatar_lost: ``(message, error)``: the avatar could not start, did
+            not join in time, or left.
+    """
+
+    on_session_started: Callable[[PipecatSessionResponse, float, float], Awaitable[None]]
+    on_avatar_joined: Callable[[Participant], Awaitable[None]]
+    on_avatar_ready: Callable[[], Awaitable[None]]
+    on_avatar_left: Callable[[Participant, str], Awaitable[None]]
+    on_avatar_lost: Callable[[str, BeyError], Awaitable[None]]
+
+
+class AvatarLifecycle:
+    """Runs the avatar's session for one bot."""
+
+    def __init__(
+        self,
+        avatar: AvatarSession,
+        room: BotRoom,
+        callbacks: AvatarCallbacks,
+        *,
+        join_timeout_s: float,
+        ready_delay_s: float,
+        eject_timeout_s: float,
+        create_task: TaskFactory,
+        cancel_task: TaskCanceller,
+    ) -> None:
+        """Prepare the life cycle; nothing happens until :meth:`start`.
+
+        Args:
+            avatar: The avatar's session record.
+            room: The bot's room.
+            callbacks: Told of what happens.
+            join_timeout_s: From start, how long the avatar may take to join.
+            ready_delay_s: From its join, time the avatar takes to subscribe.
+            eject_timeout_s: How long ejecting it at the end may take.
+            create_task: Creates a named task (the service's ``create_task``).
+            cancel_task: Cancels one (the service's ``cancel_task``).
+        """
+        self._avatar = avatar
+        self._room = room
+        self._callbacks = callbacks
+        self._join_timeout_s = join_timeout_s
+        self._ready_delay_s = ready_delay_s
+        self._eject_timeout_s = eject_timeout_s
+        self._create_task = create_task
+        self._cancel_task = cancel_task
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._ending = False
+        self._gave_up = False
+        room.on_events(
+            participant_joined=self._on_participant_joined,
+            participant_left=self._on_participant_left,
+        )
+
+    @property
+    def ending(self) -> bool:
+        """Whether the pipeline is ending (nothing may change where speech goes)."""
+        return self._ending
+
+    def start(self) -> None:
+        """Start the session and the join watchdog, in the background."""
+        self._spawn(self._start_session(), "start_session")
+        self._spawn(self._join_watchdog(), "join_watchdog")
+
+    def fail(self, message: str, error: BeyError) -> None:
+        """Give up on the avatar (the service could not set up, say).
+
+        Args:
+            message: What happened.
+            error: The error to report.
+        """
+        self._spawn(self._lost(message, error), "lost")
+
+    async def stop_timers(self) -> None:
+        """From the end on, no timer may change where speech goes."""
+        self._ending = True
+        await self._cancel("join_watchdog", "avatar_ready")
+
+    async def end(self) -> None:
+        """Cancel everything of ours and eject the avatar; safe to call again."""
+        await self.stop_timers()
+        await self._cancel(*self._tasks)
+        await self._avatar.eject(self._eject_timeout_s)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks[name] = self._create_task(coroutine, f"bey_{name}")
+
+    async def _cancel(self, *names: str) -> None:
+        for name in names:
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                await self._cancel_task(task)
+
+    async def _start_session(self) -> None:
+        requested_at = time.time()
+        try:
+            session = await self._avatar.start()
+        except BeyError as e:
+            await self._lost(f"the avatar could not start: {e}", e)
+            return
+        logger.info(f"Beyond Presence session {session.id} started")
+        await self._callbacks.on_session_started(session, requested_at, time.time())
+
+    async def _join_watchdog(self) -> None:
+        await asyncio.sleep(self._join_timeout_s)
+        if self._avatar.participant_id is None and not self._gave_up:
+            message = f"the avatar did not join the room within {self._join_timeout_s:g} s"
+            await self._lost(f"{message} (avatar_join_timeout_s)", BeyError(message))
+
+    async def _lost(self, message: str, error: BeyError) -> None:
+        if self._ending:
+            return
+        self._gave_up = True
+        await self._callbacks.on_avatar_lost(message, error)
+
+    async def _on_participant_joined(self, participant: Participant) -> None:
+        if self._ending:
+            return
+        arrival = self._avatar.arrived(participant)
+        if arrival is Arrival.DUPLICATE:
+            logger.warning("a second avatar joined the room; ejecting it")
+            await self._avatar.eject_participant(str(participant["id"]))
+        elif arrival is Arrival.AVATAR:
+            participant_id = str(participant["id"])
+            # Its microphone is the bot's own speech coming back: keep it from STT and VAD.
+            await self._room.ignore_microphone_of(participant_id)
+            logger.info(f"the avatar joined the room ({participant_id})")
+            await self._callbacks.on_avatar_joined(participant)
+            await self._cancel("avatar_ready")
+            self._spawn(self._avatar_ready(), "avatar_ready")
+
+    async def _avatar_ready(self) -> None:
+        # Give the avatar time to subscribe to the track before its speech flows.
+        await asyncio.sleep(self._ready_delay_s)
+        if not self._ending and self._avatar.participant_id is not None:
+            self._gave_up = False
+            await self._callbacks.on_avatar_ready()
+
+    async def _on_participant_left(self, participant: Participant, reason: str) -> None:
+        if not self._avatar.departed(participant):
+            return
+        await self._cancel("avatar_ready")
+        await self._callbacks.on_avatar_left(participant, reason)
+        if not self._ending:
+            logger.warning(f"the avatar left the room ({reason})")
+            message = f"the avatar left the room ({reason})"
+            await self._lost(message, BeyError(message))

@@ -1,0 +1,169 @@
+"""The bot's Daily room as the avatar service uses it, through pipecat's ``DailyTransport``.
+
+The avatar listens on a custom audio track of the bot's; the bot's own
+microphone must be silent while the avatar speaks for it; the avatar's
+microphone must not reach the bot's speech-to-text; the avatar is told of a
+barge-in with an app message. ``BotRoom`` does each of these with the
+transport's own calls and frames.
+
+It is also the one place that reaches into pipecat's internals. The custom
+track needs a media sender of its own in the output transport (chunking,
+pacing, clearing on interruption); pipecat 1.14 creates one per name in
+``DailyParams.audio_out_destinations`` when the output starts, but offers no
+public way to add a name once the transport is built, and the service is built
+after it. So the name is appended to the transport's params before the
+pipeline starts (:func:`add_output_destination`). ``tests/test_bot_room.py``
+proves this still makes a working track, and fails loudly if pipecat changes it.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import Frame
+from pipecat.transports.daily.transport import (
+    DailyOutputTransportMessageUrgentFrame,
+    DailyParams,
+    DailyTransport,
+)
+
+from pipecat_bey.errors import BeyConfigError
+
+Participant = Mapping[str, Any]
+
+
+def _params(transport: DailyTransport) -> DailyParams:
+    params = getattr(transport, "_params", None)
+    if not isinstance(params, DailyParams) or not isinstance(
+        getattr(params, "audio_out_destinations", None), list
+    ):
+        raise BeyConfigError(
+            "this pipecat-ai version's DailyTransport keeps its params differently than "
+            "pipecat-bey expects (tested with pipecat-ai 1.14); install a pipecat-ai version "
+            "pipecat-bey supports"
+        )
+    return params
+
+
+def add_output_destination(transport: DailyTransport, destination: str) -> None:
+    """Make the transport's output publish a custom audio track of that name.
+
+    Call it before the pipeline starts; adding a name twice is harmless.
+
+    Args:
+        transport: The bot's transport.
+        destination: The custom track's name.
+    """
+    destinations = _params(transport).audio_out_destinations
+    if destination not in destinations:
+        destinations.append(destination)
+
+
+class BotRoom:
+    """The bot's side of the room: its tracks, its microphone, the room's events."""
+
+    def __init__(self, transport: DailyTransport, *, track: str) -> None:
+        """Give the transport the avatar's track (before the pipeline starts).
+
+        Args:
+            transport: The bot's ``DailyTransport``.
+            track: The custom audio track the avatar listens to.
+
+        Raises:
+            TypeError: If ``transport`` is not a ``DailyTransport``.
+        """
+        if not isinstance(transport, DailyTransport):
+            raise TypeError(
+                f"BeyVideoService needs the bot's DailyTransport, got {type(transport).__name__}; "
+                "the avatar joins the bot's Daily room"
+            )
+        self._transport = transport
+        add_output_destination(transport, track)
+        self.output_channels: int = _params(transport).audio_out_channels
+        self._joined = False
+        self._microphone_on: bool | None = None  # as the join left it: unknown
+        transport.add_event_handler("on_joined", self._on_joined)
+
+    async def _on_joined(self, transport: DailyTransport, data: Any) -> None:
+        self._joined = True
+
+    @property
+    def room_url(self) -> str:
+        """The room the bot joins."""
+        return self._transport.room_url
+
+    def on_events(
+        self,
+        *,
+        joined: Callable[[], Awaitable[None]] | None = None,
+        participant_joined: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_left: Callable[[Participant, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """Be told when the bot joins, and when participants join and leave.
+
+        Args:
+            joined: Called once the bot is in the room.
+            participant_joined: Called with each participant that joins.
+            participant_left: Called with each participant that leaves, and why.
+        """
+        if joined is not None:
+
+            async def on_joined(transport: DailyTransport, data: Any) -> None:
+                self._joined = True  # whichever handler pipecat runs first
+                await joined()
+
+            self._transport.add_event_handler("on_joined", on_joined)
+        if participant_joined is not None:
+
+            async def on_participant_joined(transport: DailyTransport, participant: Any) -> None:
+                await participant_joined(participant)
+
+            self._transport.add_event_handler("on_participant_joined", on_participant_joined)
+        if participant_left is not None:
+
+            async def on_participant_left(
+                transport: DailyTransport, participant: Any, reason: str
+            ) -> None:
+                await participant_left(participant, reason)
+
+            self._transport.add_event_handler("on_participant_left", on_participant_left)
+
+    async def publish_microphone(self, on: bool) -> None:
+        """Publish the bot's own microphone or not (once in the room; repeats are free).
+
+        Args:
+            on: Whether the user should hear the bot's own voice.
+        """
+        if not self._joined or self._microphone_on == on:
+            return
+        self._microphone_on = on
+        error = await self._transport.update_publishing({"microphone": {"isPublishing": on}})
+        if error:
+            logger.warning(f"could not turn the bot's microphone {'on' if on else 'off'}: {error}")
+
+    async def ignore_microphone_of(self, participant_id: str) -> None:
+        """Stop a participant's microphone reaching the bot (its STT and VAD).
+
+        Args:
+            participant_id: The participant (the avatar, whose voice is the bot's own).
+        """
+        error = await self._transport.update_subscriptions(
+            participant_settings={participant_id: {"media": {"microphone": "unsubscribed"}}}
+        )
+        if error:
+            logger.warning(f"could not unsubscribe from the avatar's microphone: {error}")
+
+    @staticmethod
+    def message_frame(message: Any, participant_id: str) -> Frame:
+        """An app message to one participant that skips the queued audio.
+
+        Args:
+            message: The message.
+            participant_id: Its recipient.
+
+        Returns:
+            An urgent transport message frame (a system frame).
+        """
+        return DailyOutputTransportMessageUrgentFrame(
+            message=message, participant_id=participant_id
+        )
