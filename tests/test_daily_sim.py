@@ -1,7 +1,9 @@
 """The offline Daily behaves as Daily does, with the real, unmodified DailyTransport."""
 
+import ast
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -11,7 +13,12 @@ from pipecat.frames.frames import EndFrame, OutputAudioRawFrame, UserAudioRawFra
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
+from pipecat.transports.daily import transport as transport_module
+from pipecat.transports.daily.transport import (
+    DailyOutputTransportMessageUrgentFrame,
+    DailyParams,
+    DailyTransport,
+)
 from pipecat.transports.daily.utils import (
     DailyMeetingTokenParams,
     DailyMeetingTokenProperties,
@@ -20,6 +27,7 @@ from pipecat.transports.daily.utils import (
 )
 from pipecat.workers.runner import WorkerRunner
 
+import pipecat_bey.testing.daily_sim as daily_sim
 from pipecat_bey.testing import JoinError, SimulatedParticipant, SimulatedUser
 from pipecat_bey.testing.daily_sim import tokens
 
@@ -135,8 +143,6 @@ async def test_custom_track_audio_is_sample_exact_and_gated_by_subscriptions(dai
 
 
 async def test_app_messages_both_ways(daily):
-    from pipecat.transports.daily.transport import DailyOutputTransportMessageUrgentFrame
-
     room = daily.create_room()
     user = SimulatedUser(daily, room, "Alice")
     async with Bot(room) as bot:
@@ -207,10 +213,33 @@ async def test_the_bot_is_told_when_its_join_fails(daily):
 
 
 async def test_unsupported_calls_fail_loudly_naming_themselves(daily):
-    from pipecat_bey.testing.daily_sim.call_client import CallClient
-
+    call_client_class = daily.stand_ins["CallClient"]
+    assert transport_module.CallClient is call_client_class  # what DailyTransport instantiates
     with pytest.raises(NotImplementedError, match="start_dialout"):
-        CallClient().start_dialout({})
+        call_client_class().start_dialout({})
+
+
+async def test_wait_for_says_whether_the_condition_came_true(daily):
+    room = daily.create_room()
+    alice, bob = SimulatedUser(daily, room, "Alice"), SimulatedUser(daily, room, "Bob")
+    await alice.join()
+    await bob.join()
+    for waiter in (daily, bob):
+        looked = asyncio.Event()
+        count = len(bob.app_messages)
+
+        def arrived(looked=looked, count=count):
+            looked.set()
+            return len(bob.app_messages) > count
+
+        waiting = asyncio.create_task(waiter.wait_for(arrived, timeout=5))
+        await looked.wait()  # it has looked once and found nothing: the message wakes it
+        assert alice.send_app_message({"to": "Bob"}) is None
+        assert await waiting is True
+
+        started = time.monotonic()
+        assert await waiter.wait_for(lambda: False, timeout=0.05) is False
+        assert time.monotonic() - started >= 0.05
 
 
 async def test_pipecat_rest_helper_works_against_the_stand_in(daily):
@@ -246,3 +275,55 @@ async def test_pipecat_rest_helper_works_against_the_stand_in(daily):
             headers={"Authorization": f"Bearer {DAILY_KEY}"},
         ) as response:
             assert response.status == 404 and (await response.json())["error"] == "not-found"
+
+
+# Layers of the simulation, top (0) to bottom: a module may import only higher numbers.
+LAYERS = {
+    "world": 0,
+    "call_client": 1,
+    "participants": 1,
+    "rest": 1,
+    "room": 2,
+    "media": 3,
+    "tokens": 3,
+}
+
+
+def _imported_modules(tree, package):
+    """Every module an AST imports, anywhere in it (functions, ``if TYPE_CHECKING:``).
+
+    ``from X import y`` is reported as ``X.y``: the module ``y`` of ``X``, or a name in ``X``.
+    """
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative to the package
+                parent = package.rsplit(".", node.level - 1)[0]
+                base = f"{parent}.{base}" if base else parent
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def test_each_module_imports_only_the_layers_below_it():
+    package = daily_sim.__name__
+    files = {p.stem: p for p in Path(daily_sim.__file__).parent.glob("*.py")}
+    assert set(files) - {"__init__"} == set(LAYERS), "every module has a layer"
+    for module, layer in LAYERS.items():
+        tree = ast.parse(files[module].read_text())
+        for name in _imported_modules(tree, package):
+            if name != package and not name.startswith(package + "."):
+                continue
+            target = name[len(package) + 1 :].split(".")[0]
+            # Anything else from the package itself comes through its __init__, i.e. the top.
+            assert target in LAYERS, f"{module} imports {name} from the package"
+            assert LAYERS[target] > layer, f"{module} (layer {layer}) imports {target}"
+
+
+def test_imports_are_at_module_level():
+    for path in Path(daily_sim.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                assert id(node) in top, f"{path.name}:{node.lineno} imports inside a block"

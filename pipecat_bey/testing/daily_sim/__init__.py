@@ -17,6 +17,13 @@ Example::
         user = SimulatedUser(daily, room, "Alice")
         transport = DailyTransport(room.url, None, "Bot", DailyParams(...))
         # ... build and run the pipeline; await user.join(); await user.speak_wav(...)
+
+The modules form layers, each importing only the ones below it:
+
+- ``world``: ``DailySimulation``, which holds everything and binds the stand-ins;
+- ``call_client``, ``participants``, ``rest``: what joins rooms or serves them;
+- ``room``: rooms, their members and subscriptions;
+- ``media``, ``tokens``: sources, tracks and devices; meeting tokens.
 """
 
 from pipecat_bey.testing.daily_sim.media import AudioData

@@ -1,4 +1,9 @@
-"""Stand-ins for daily-python's ``CallClient`` and ``Daily``, bound to a simulation.
+"""Call-client layer: stand-ins for daily-python's ``CallClient`` and ``Daily``.
+
+It sits above the room layer, beside the participants and the REST endpoints.
+``DailyTransport`` creates these itself, with no reference to a simulation, so
+the simulation installs subclasses already bound to it (:meth:`CallClient.bound_to`
+with a :class:`CallHost`, :meth:`Daily.bound_to` with its ``Devices``).
 
 Like daily-python, event callbacks and renderer audio reach the event handler
 from a thread of the simulation's own, never from the asyncio loop, and
@@ -6,22 +11,63 @@ completions are plain callables. Calls an ordinary voice-bot session does not
 make raise ``NotImplementedError`` naming themselves.
 """
 
+import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from pipecat_bey.testing.audio import to_mono
 from pipecat_bey.testing.daily_sim.media import (
     AudioData,
     CustomAudioSource,
     CustomAudioTrack,
+    Devices,
     Resampler,
     VirtualMicrophoneDevice,
     VirtualSpeakerDevice,
 )
-from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, custom_audio
+from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, Room, custom_audio
 from pipecat_bey.testing.daily_sim.tokens import TokenError
 
 Completion = Callable[..., None] | None
+
+
+class CallHost(Protocol):
+    """What a call client needs from the simulation it is bound to."""
+
+    @property
+    def devices(self) -> Devices:
+        """Custom tracks by id and the selected speaker."""
+        ...
+
+    @property
+    def join_latency_s(self) -> float:
+        """Time a join takes to complete."""
+        ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the rooms run on."""
+        ...
+
+    def dispatch(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` from the thread that delivers daily-python's events.
+
+        Args:
+            callback: The callable.
+            *args: Its arguments.
+        """
+        ...
+
+    def room_for_url(self, url: str) -> Room | None:
+        """The room a URL names, if any.
+
+        Args:
+            url: A room URL.
+
+        Returns:
+            The room, or None.
+        """
+        ...
 
 
 class _Renderer:
@@ -36,25 +82,42 @@ class _Renderer:
 
 
 class CallClient(Member):
-    """Stand-in for ``daily.CallClient`` joined to simulated rooms."""
+    """Stand-in for ``daily.CallClient`` joined to simulated rooms.
+
+    Instantiate a class made by :meth:`bound_to`, as ``DailyTransport`` does once
+    the simulation has installed it.
+    """
+
+    host: ClassVar[CallHost]
+
+    @classmethod
+    def bound_to(cls, host: CallHost) -> type["CallClient"]:
+        """A subclass whose clients join the rooms of ``host``.
+
+        Args:
+            host: The simulation.
+
+        Returns:
+            The class to instantiate as daily-python's ``CallClient``.
+        """
+        return type(cls.__name__, (cls,), {"host": host})
 
     def __init__(self, event_handler: Any = None) -> None:
-        """Create the client for the active simulation.
+        """Create the client.
 
         Args:
             event_handler: A ``daily.EventHandler`` whose ``on_*`` methods get events.
 
         Raises:
-            RuntimeError: If no ``DailySimulation`` is active.
+            TypeError: If the class is not bound to a simulation.
         """
-        from pipecat_bey.testing.daily_sim.world import active_simulation
-
-        super().__init__(active_simulation(), "Guest")
+        if not hasattr(type(self), "host"):
+            raise TypeError("use CallClient.bound_to(simulation) to make call clients")
+        super().__init__("Guest")
         self._handler = event_handler
         self._renderers: dict[tuple[str, str], _Renderer] = {}
         self._inputs: dict[str, Any] = {}
-        self._released = False
-        self.world.call_clients.append(self)
+        self._custom_sources: dict[str, CustomAudioSource] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -65,7 +128,7 @@ class CallClient(Member):
     def _event(self, name: str, *args: Any) -> None:
         method = getattr(self._handler, name, None)
         if method is not None:
-            self.world.dispatch(method, *args)
+            self.host.dispatch(method, *args)
 
     @staticmethod
     def _complete(completion: Completion, *args: Any) -> None:
@@ -89,9 +152,9 @@ class CallClient(Member):
             completion: Called with ``(data, error)``.
         """
         self._event("on_call_state_updated", "joining")
-        if self.world.join_latency_s:
-            self.world.loop.call_later(
-                self.world.join_latency_s,
+        if self.host.join_latency_s:
+            self.host.loop.call_later(
+                self.host.join_latency_s,
                 self._finish_join,
                 meeting_url,
                 meeting_token,
@@ -108,7 +171,7 @@ class CallClient(Member):
         client_settings: dict[str, Any] | None,
         completion: Completion,
     ) -> None:
-        room = self.world.room_for_url(meeting_url)
+        room = self.host.room_for_url(meeting_url)
         if room is None:
             self._event("on_call_state_updated", "left")
             self._complete(completion, None, f"no room at {meeting_url}")
@@ -149,9 +212,6 @@ class CallClient(Member):
         """Release the client (leaving first if needed)."""
         if self.room is not None:
             self.room.remove(self, "leftCall")
-        self._released = True
-        if self in self.world.call_clients:
-            self.world.call_clients.remove(self)
 
     # State.
     def participants(self) -> dict[str, Any]:
@@ -198,7 +258,7 @@ class CallClient(Member):
             if kind == MICROPHONE:
                 track_id = ((settings.get("settings") or {}).get("customTrack") or {}).get("id")
                 if track_id:
-                    current["source"] = self.world.tracks.get(track_id)
+                    current["source"] = self.host.devices.tracks.get(track_id)
         self._refresh_microphone()
         self._complete(completion, None)
 
@@ -215,7 +275,7 @@ class CallClient(Member):
             if kind == "customAudio":
                 for name, on in value.items():
                     key = custom_audio(name)
-                    source = self.sources.get(key)
+                    source = self._custom_sources.get(key)
                     self.set_publishing(key, source if _is_on(on) else None)
             else:
                 self._inputs.setdefault(kind, {})["isPublishing"] = _is_on(value)
@@ -247,7 +307,7 @@ class CallClient(Member):
             completion: Called with ``None``.
         """
         key = custom_audio(track_name)
-        self.sources[key] = audio_track.source
+        self._custom_sources[key] = audio_track.source
         self.set_publishing(key, audio_track.source)
         self._complete(completion, None)
 
@@ -259,7 +319,7 @@ class CallClient(Member):
             completion: Called with ``None``.
         """
         key = custom_audio(track_name)
-        self.sources.pop(key, None)
+        self._custom_sources.pop(key, None)
         self.set_publishing(key, None)
         self._complete(completion, None)
 
@@ -401,8 +461,8 @@ class CallClient(Member):
                 piece = bytes(renderer.buffer[: renderer.piece_bytes])
                 del renderer.buffer[: renderer.piece_bytes]
                 audio = AudioData(piece, renderer.sample_rate, 1)
-                self.world.dispatch(renderer.callback, publisher.id, audio, track.split(":")[-1])
-        speaker = self.world.selected_speaker
+                self.host.dispatch(renderer.callback, publisher.id, audio, track.split(":")[-1])
+        speaker = self.host.devices.selected_speaker
         if speaker is not None and track == MICROPHONE:
             speaker.push(publisher.id, Resampler(source.sample_rate, speaker.sample_rate)(pcm))
 
@@ -414,7 +474,24 @@ def _is_on(value: Any) -> bool:
 
 
 class Daily:
-    """Stand-in for ``daily.Daily``: process-wide devices and settings."""
+    """Stand-in for ``daily.Daily``: process-wide devices and settings.
+
+    Use a class made by :meth:`bound_to`, whose devices are a simulation's.
+    """
+
+    devices: ClassVar[Devices]
+
+    @classmethod
+    def bound_to(cls, devices: Devices) -> type["Daily"]:
+        """A subclass whose devices are ``devices``.
+
+        Args:
+            devices: The simulation's devices.
+
+        Returns:
+            The class to use as daily-python's ``Daily``.
+        """
+        return type(cls.__name__, (cls,), {"devices": devices})
 
     @staticmethod
     def init(**kwargs: Any) -> None:
@@ -436,9 +513,13 @@ class Daily:
             level: The level.
         """
 
-    @staticmethod
+    @classmethod
     def create_speaker_device(
-        device_name: str, sample_rate: int = 16000, channels: int = 1, non_blocking: bool = False
+        cls,
+        device_name: str,
+        sample_rate: int = 16000,
+        channels: int = 1,
+        non_blocking: bool = False,
     ) -> VirtualSpeakerDevice:
         """Create a virtual speaker.
 
@@ -451,27 +532,26 @@ class Daily:
         Returns:
             The device.
         """
-        from pipecat_bey.testing.daily_sim.world import active_simulation
-
         device = VirtualSpeakerDevice(device_name, sample_rate, channels, non_blocking)
-        active_simulation().speakers[device_name] = device
+        cls.devices.speakers[device_name] = device
         return device
 
-    @staticmethod
-    def select_speaker_device(device_name: str) -> None:
+    @classmethod
+    def select_speaker_device(cls, device_name: str) -> None:
         """Make a speaker the process's output (as in Daily, one for all clients).
 
         Args:
             device_name: The device.
         """
-        from pipecat_bey.testing.daily_sim.world import active_simulation
+        cls.devices.selected_speaker = cls.devices.speakers[device_name]
 
-        world = active_simulation()
-        world.selected_speaker = world.speakers[device_name]
-
-    @staticmethod
+    @classmethod
     def create_microphone_device(
-        device_name: str, sample_rate: int = 16000, channels: int = 1, non_blocking: bool = False
+        cls,
+        device_name: str,
+        sample_rate: int = 16000,
+        channels: int = 1,
+        non_blocking: bool = False,
     ) -> VirtualMicrophoneDevice:
         """Create a virtual microphone whose audio a client can publish.
 
@@ -484,10 +564,8 @@ class Daily:
         Returns:
             The device.
         """
-        from pipecat_bey.testing.daily_sim.world import active_simulation
-
         device = VirtualMicrophoneDevice(device_name, sample_rate, channels, non_blocking)
-        active_simulation().tracks[device_name] = device.source
+        cls.devices.tracks[device_name] = device.source
         return device
 
     @staticmethod

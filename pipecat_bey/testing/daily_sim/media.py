@@ -1,4 +1,10 @@
-"""Media objects of the simulation: stand-ins for daily-python's sources, tracks and devices.
+"""Bottom layer: stand-ins for daily-python's media sources, tracks and devices.
+
+Nothing here knows about rooms or the simulation. Published audio leaves a
+source through its ``sink``, a callable the room layer sets while the source is
+published; what daily-python keeps process-wide (custom tracks by id, virtual
+speakers) lives in a :class:`Devices` that the simulation owns and binds the
+stand-ins to.
 
 A ``CustomAudioSource`` paces writes in real time, as Daily's does: the
 completion of ``write_frames`` fires as the audio plays out (20 ms before its
@@ -14,19 +20,22 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from pipecat_bey.testing.daily_sim.room import Member
+import soxr
 
 _track_ids = itertools.count(1)
 
 # Like daily-python, a write completes a little before its audio has fully played
 # out, so the next write arrives in time and the track has no gap.
 PLAYOUT_LEAD_S = 0.02
+
+# Where a published source's audio goes: ``sink(source, pcm, start, position)``, with
+# ``start`` the monotonic time it starts to play and ``position`` its place in the
+# track, in samples.
+AudioSink = Callable[["CustomAudioSource", bytes, float, int], None]
 
 
 @dataclass
@@ -45,7 +54,11 @@ class AudioData:
 
 
 class CustomAudioSource:
-    """Stand-in for ``daily.CustomAudioSource``: audio an application writes into a track."""
+    """Stand-in for ``daily.CustomAudioSource``: audio an application writes into a track.
+
+    Attributes:
+        sink: Where written audio goes while the source is published (None: nowhere).
+    """
 
     def __init__(self, sample_rate: int, channels: int, auto_silence: bool = True) -> None:
         """Create the source.
@@ -58,7 +71,7 @@ class CustomAudioSource:
         self.sample_rate = sample_rate
         self.channels = channels
         self.auto_silence = auto_silence
-        self.bound: tuple[Member, str] | None = None  # who publishes it, as which track
+        self.sink: AudioSink | None = None
         self._clock = 0.0  # monotonic time at which the audio written so far ends
         self._position = 0  # samples the track has carried, silence included
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,7 +89,7 @@ class CustomAudioSource:
         loop = self._loop or asyncio.get_event_loop()
         self._loop = loop
         num_frames = len(frames) // (2 * self.channels)
-        if threading_loop_mismatch(loop):
+        if _off_loop(loop):
             loop.call_soon_threadsafe(self._write, bytes(frames), num_frames, completion)
         else:
             self._write(bytes(frames), num_frames, completion)
@@ -94,9 +107,8 @@ class CustomAudioSource:
         self._clock = start + duration
         position = self._position
         self._position += num_frames
-        if num_frames and self.bound is not None:
-            member, track = self.bound
-            member.publish_audio(track, self, frames, start, position)
+        if num_frames and self.sink is not None:
+            self.sink(self, frames, start, position)
         if completion is not None:
             done_at = max(start, self._clock - PLAYOUT_LEAD_S)
             self._loop.call_at(self._loop_time(done_at), completion, num_frames)
@@ -106,8 +118,8 @@ class CustomAudioSource:
         return self._loop.time() + (monotonic_time - time.monotonic())
 
 
-def threading_loop_mismatch(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the caller is on another thread than the simulation's loop."""
+def _off_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller is on another thread than the loop."""
     try:
         return asyncio.get_running_loop() is not loop
     except RuntimeError:
@@ -115,19 +127,41 @@ def threading_loop_mismatch(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class CustomAudioTrack:
-    """Stand-in for ``daily.CustomAudioTrack``."""
+    """Stand-in for ``daily.CustomAudioTrack``.
+
+    Daily names a track by id (``update_inputs`` picks the microphone's custom
+    track that way), so each track registers its source in the ``devices`` its
+    class is bound to: use :meth:`bound_to`.
+    """
+
+    devices: ClassVar["Devices"]
+
+    @classmethod
+    def bound_to(cls, devices: "Devices") -> type["CustomAudioTrack"]:
+        """A subclass whose tracks register in ``devices``.
+
+        Args:
+            devices: Where the tracks are registered.
+
+        Returns:
+            The class to instantiate as daily-python's ``CustomAudioTrack``.
+        """
+        return type(cls.__name__, (cls,), {"devices": devices})
 
     def __init__(self, audio_source: CustomAudioSource) -> None:
         """Wrap a source in a track.
 
         Args:
             audio_source: The source.
-        """
-        from pipecat_bey.testing.daily_sim.world import active_simulation
 
+        Raises:
+            TypeError: If the class is not bound to devices.
+        """
+        if not hasattr(type(self), "devices"):
+            raise TypeError("use CustomAudioTrack.bound_to(devices) to make tracks")
         self.source = audio_source
         self.id = f"sim-audio-track-{next(_track_ids)}"
-        active_simulation().tracks[self.id] = audio_source
+        self.devices.tracks[self.id] = audio_source
 
 
 class CustomVideoSource:
@@ -142,7 +176,6 @@ class CustomVideoSource:
             color_format: Color format of the frames.
         """
         self.width, self.height, self.color_format = width, height, color_format
-        self.frames_written = 0
 
     def write_frame(self, frame: bytes) -> None:
         """Accept a frame (video is not simulated).
@@ -150,7 +183,6 @@ class CustomVideoSource:
         Args:
             frame: The frame.
         """
-        self.frames_written += 1
 
 
 class CustomVideoTrack:
@@ -176,7 +208,7 @@ class VirtualSpeakerDevice:
             name: Device name.
             sample_rate: Rate audio is read at.
             channels: Channels read.
-            non_blocking: Whether reads return at once with what there is.
+            non_blocking: Whether reads return at once with what there is (they always do).
         """
         self.name = name
         self.sample_rate = sample_rate
@@ -235,7 +267,7 @@ class VirtualMicrophoneDevice:
             name: Device name.
             sample_rate: Rate of the audio written.
             channels: Channels written.
-            non_blocking: Whether writes return at once.
+            non_blocking: Whether writes return at once (they always do).
         """
         self.name = name
         self.source = CustomAudioSource(sample_rate, channels, auto_silence=True)
@@ -253,6 +285,21 @@ class VirtualMicrophoneDevice:
         return self.source.write_frames(frames, completion)
 
 
+@dataclass
+class Devices:
+    """What daily-python keeps process-wide, for one simulation.
+
+    Attributes:
+        tracks: Audio sources by the id of their custom track or microphone device.
+        speakers: Virtual speakers by name.
+        selected_speaker: The speaker remote microphones play into, if one is selected.
+    """
+
+    tracks: dict[str, CustomAudioSource] = field(default_factory=dict)
+    speakers: dict[str, VirtualSpeakerDevice] = field(default_factory=dict)
+    selected_speaker: VirtualSpeakerDevice | None = None
+
+
 class Resampler:
     """Streaming 16-bit mono resampler (soxr, which pipecat already depends on)."""
 
@@ -266,8 +313,6 @@ class Resampler:
         self.from_rate, self.to_rate = from_rate, to_rate
         self._stream: Any = None
         if from_rate != to_rate:
-            import soxr
-
             self._stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16", quality="VHQ")
 
     def __call__(self, pcm: bytes) -> bytes:

@@ -1,23 +1,57 @@
-"""Scriptable participants of a simulated room: a user, and the Beyond Presence avatar."""
+"""Participant layer: scriptable participants of a simulated room, a user and the avatar.
+
+It sits above the room layer, beside the call client and the REST endpoints. A
+participant is given a :class:`ParticipantHost` (the simulation, seen only as
+what runs its tasks and hears of changes), never looks one up, and measures
+what it received: seconds of speech heard, when sound last arrived, what the
+avatar was sent.
+"""
 
 import asyncio
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from loguru import logger
 
+from pipecat_bey.testing.audio import read_wav, speech_segments, to_mono
 from pipecat_bey.testing.daily_sim.media import CustomAudioSource, Resampler
-from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, Room, custom_audio
+from pipecat_bey.testing.daily_sim.room import (
+    MICROPHONE,
+    Changes,
+    JoinError,
+    Member,
+    Room,
+    custom_audio,
+)
 from pipecat_bey.testing.daily_sim.tokens import TokenError
 
-if TYPE_CHECKING:
-    from pipecat_bey.testing.daily_sim.world import DailySimulation
-
 BEY_TRACK = "bey-custom-track"
+_BEY_TRACK_KEY = custom_audio(BEY_TRACK)
+
+
+class ParticipantHost(Protocol):
+    """What a participant needs from the simulation it runs in."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> "asyncio.Task[Any]":
+        """Run a task that ends with the simulation.
+
+        Args:
+            coro: The coroutine.
+            name: Task name.
+
+        Returns:
+            The task.
+        """
+        ...
+
+    def notify(self) -> None:
+        """Tell the simulation's waiters that something happened."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +77,13 @@ class ReceivedAudio:
 
 @dataclass(frozen=True)
 class ReceivedMessage:
-    """An app message a participant received."""
+    """An app message a participant received.
+
+    Parameters:
+        at: Monotonic time it arrived.
+        sender_id: Who sent it.
+        message: The message.
+    """
 
     at: float
     sender_id: str
@@ -55,11 +95,17 @@ class SimulatedParticipant(Member):
 
     Its microphone streams continuously while it is in the room, silence
     when it is not speaking, as a browser's does.
+
+    Attributes:
+        world: The simulation it runs in.
+        received: Every piece of audio it received, in order of arrival.
+        app_messages: Every app message it received.
+        removed_reason: Why it was removed from the room, if it was (``"ejected"``...).
     """
 
     def __init__(
         self,
-        world: "DailySimulation",
+        world: ParticipantHost,
         room: Room,
         user_name: str,
         *,
@@ -69,13 +115,14 @@ class SimulatedParticipant(Member):
         """Create the participant (not yet in the room).
 
         Args:
-            world: The simulation.
+            world: The simulation it runs in.
             room: The room it joins.
             user_name: Its name (a token's name wins).
             token: Its meeting token, if any.
             sample_rate: Rate of its microphone.
         """
-        super().__init__(world, user_name)
+        super().__init__(user_name)
+        self.world = world
         self.target_room = room
         self.token = token
         self.sample_rate = sample_rate
@@ -86,7 +133,7 @@ class SimulatedParticipant(Member):
         self._mic = CustomAudioSource(sample_rate, 1, auto_silence=True)
         self._to_say: deque[tuple[bytes, asyncio.Future[None] | None]] = deque()
         self._mic_task: asyncio.Task | None = None
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self._first_active: dict[tuple[str, str], float] = {}
 
     async def join(self) -> None:
@@ -152,8 +199,6 @@ class SimulatedParticipant(Member):
         Args:
             path: The file.
         """
-        from pipecat_bey.testing.audio import read_wav, to_mono
-
         pcm, rate, channels = read_wav(path)
         await self.speak(to_mono(pcm, channels), rate)
 
@@ -203,17 +248,57 @@ class SimulatedParticipant(Member):
         Returns:
             16-bit mono PCM.
         """
-        pieces = [r for r in self.received if r.publisher_id == publisher_id and r.track == track]
-        return _assemble(pieces, self.subscribed_since_for(pieces, publisher_id, track))
+        return _assemble(
+            self._pieces(publisher_id, track), self.subscribed_since_for(publisher_id, track)
+        )
 
-    def subscribed_since_for(
-        self, pieces: list[ReceivedAudio], publisher_id: str, track: str
-    ) -> float | None:
-        """When the subscription whose pieces these are took effect (for leading silence).
+    def heard_speech_s(
+        self,
+        publisher_id: str | None = None,
+        *,
+        exclude: str | None = None,
+        track: str = MICROPHONE,
+    ) -> float:
+        """Seconds of speech heard on a track, from one publisher or from all.
+
+        Speech is what ``pipecat_bey.testing.audio.speech_segments`` finds in
+        :meth:`heard_audio`.
 
         Args:
-            pieces: Received pieces of one track.
-            publisher_id: Who sent them.
+            publisher_id: Whose track (None: every publisher's, summed per publisher).
+            exclude: A publisher not to count.
+            track: The track key.
+
+        Returns:
+            The seconds, rounded to the millisecond.
+        """
+        if publisher_id is None:
+            publishers = {r.publisher_id for r in self.received if r.track == track}
+        else:
+            publishers = {publisher_id}
+        total = 0.0
+        for publisher in publishers - {exclude}:
+            pieces = self._pieces(publisher, track)
+            if not pieces:
+                continue
+            pcm = _assemble(pieces, self.subscribed_since_for(publisher, track))
+            segments = speech_segments(pcm, pieces[0].sample_rate)
+            total += sum(end - start for start, end in segments)
+        return round(total, 3)
+
+    def last_sound_at(self) -> float | None:
+        """When the last piece of audio that was not all silence arrived, on any track.
+
+        Returns:
+            A monotonic time, or None if nothing but silence (or nothing) arrived.
+        """
+        return next((r.at for r in reversed(self.received) if any(r.pcm)), None)
+
+    def subscribed_since_for(self, publisher_id: str, track: str) -> float | None:
+        """When this participant's first subscription to a track took effect (for leading silence).
+
+        Args:
+            publisher_id: Who publishes it.
             track: The track key.
 
         Returns:
@@ -221,29 +306,23 @@ class SimulatedParticipant(Member):
         """
         return self._first_active.get((publisher_id, track))
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` is true (checked whenever something arrives).
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``predicate()`` holds, re-checking it whenever something arrives.
 
         Args:
-            predicate: A callable returning a bool.
-            timeout: Seconds to wait.
+            predicate: The condition.
+            timeout: Seconds to wait at most (``float("inf")``: forever).
 
-        Raises:
-            TimeoutError: If it did not become true in time.
+        Returns:
+            True once it holds, False if the time ran out first.
         """
-        deadline = None if timeout == float("inf") else time.monotonic() + timeout
-        while not predicate():
-            self._changed.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"{self.user_name}: condition not met within {timeout} s")
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                continue
+        return await self._changes.wait_for(predicate, timeout)
+
+    def _pieces(self, publisher_id: str, track: str) -> list[ReceivedAudio]:
+        return [r for r in self.received if r.publisher_id == publisher_id and r.track == track]
 
     def _notify(self) -> None:
-        self._changed.set()
+        self._changes.notify()
         self.world.notify()
 
     # Member hooks.
@@ -326,7 +405,6 @@ class AvatarBehaviour:
     second_avatar: bool = False
     playback_delay_s: float = 0.08
     sample_rate: int = 24000
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SimulatedAvatar(SimulatedParticipant):
@@ -337,11 +415,17 @@ class SimulatedAvatar(SimulatedParticipant):
     received on its microphone after a short rendering delay, drops what it has
     not yet spoken on the ``"interrupt"`` app message, and leaves when ejected or
     when its token expires.
+
+    Attributes:
+        behaviour: How it behaves.
+        session_id: The Beyond Presence session it belongs to.
+        joined_times: Monotonic time of each of its joins.
+        interrupts: Monotonic time of each ``"interrupt"`` app message it received.
     """
 
     def __init__(
         self,
-        world: "DailySimulation",
+        world: ParticipantHost,
         room: Room,
         token: str,
         behaviour: AvatarBehaviour,
@@ -351,7 +435,7 @@ class SimulatedAvatar(SimulatedParticipant):
         """Create the avatar (it joins when run).
 
         Args:
-            world: The simulation.
+            world: The simulation it runs in.
             room: The room named by the session.
             token: The session's meeting token.
             behaviour: How it behaves.
@@ -361,7 +445,6 @@ class SimulatedAvatar(SimulatedParticipant):
         self.behaviour = behaviour
         self.session_id = session_id
         self.joined_times: list[float] = []
-        self.join_error: str | None = None
         self.interrupts: list[float] = []
         self._pending: deque[bytes] = deque()
         self._playback_resampler: Resampler | None = None
@@ -369,7 +452,7 @@ class SimulatedAvatar(SimulatedParticipant):
     @property
     def received_chunks(self) -> list[tuple[float, bytes]]:
         """``(arrival time, pcm)`` of every piece received on ``bey-custom-track``."""
-        return [(r.at, r.pcm) for r in self.received if r.track == custom_audio(BEY_TRACK)]
+        return [(r.at, r.pcm) for r in self._bey_pieces()]
 
     def received_audio(self) -> bytes:
         """Everything received on ``bey-custom-track``, with the silence the track carried.
@@ -377,18 +460,44 @@ class SimulatedAvatar(SimulatedParticipant):
         Returns:
             16-bit mono PCM at the track's rate (``received_sample_rate``).
         """
-        pieces = [r for r in self.received if r.track == custom_audio(BEY_TRACK)]
+        pieces = self._bey_pieces()
         if not pieces:
             return b""
         publisher = pieces[0].publisher_id
         pieces = [p for p in pieces if p.publisher_id == publisher]
-        return _assemble(pieces, self._first_active.get((publisher, custom_audio(BEY_TRACK))))
+        return _assemble(pieces, self.subscribed_since_for(publisher, _BEY_TRACK_KEY))
 
     @property
     def received_sample_rate(self) -> int | None:
         """Sample rate of the audio received, once some has arrived."""
-        pieces = [r for r in self.received if r.track == custom_audio(BEY_TRACK)]
+        pieces = self._bey_pieces()
         return pieces[0].sample_rate if pieces else None
+
+    def speech_received_s(self, after: float | None = None) -> float:
+        """Seconds of sound received on ``bey-custom-track`` (pieces not all silence).
+
+        Args:
+            after: Count only pieces that arrived after this monotonic time.
+
+        Returns:
+            The seconds, at the rate of the audio received.
+        """
+        pieces = self._bey_pieces()
+        if not pieces:
+            return 0.0
+        sound = sum(len(p.pcm) for p in pieces if (after is None or p.at > after) and any(p.pcm))
+        return sound / 2 / pieces[0].sample_rate
+
+    def first_speech_at(self) -> float | None:
+        """When the first piece that was not all silence arrived on ``bey-custom-track``.
+
+        Returns:
+            A monotonic time, or None if none has.
+        """
+        return next((p.at for p in self._bey_pieces() if any(p.pcm)), None)
+
+    def _bey_pieces(self) -> list[ReceivedAudio]:
+        return [r for r in self.received if r.track == _BEY_TRACK_KEY]
 
     @property
     def joined_at_first(self) -> float | None:
@@ -408,7 +517,6 @@ class SimulatedAvatar(SimulatedParticipant):
             try:
                 await self.join()
             except JoinError as e:
-                self.join_error = str(e)
                 logger.warning(f"simulated avatar could not join: {e}")
                 return
             self.joined_times.append(time.monotonic())

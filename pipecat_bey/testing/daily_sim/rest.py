@@ -1,5 +1,7 @@
-"""Daily's REST endpoints that bots use, served on loopback for the simulation.
+"""REST layer: Daily's REST endpoints that bots use, served on loopback.
 
+It sits above the room layer, beside the call client and the participants, and
+serves whatever :class:`RestHost` it is given (the simulation's rooms and tokens).
 ``POST /v1/meeting-tokens``, ``GET/POST/DELETE /v1/rooms``, and
 ``POST /v1/rooms/{name}/eject``, with Bearer auth and Daily's error shape
 (``{"error": ..., "info": ...}``). pipecat's ``DailyRESTHelper`` works against it
@@ -9,14 +11,12 @@ through ``daily_api_url``.
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from pipecat_bey.testing.daily_sim import tokens
-
-if TYPE_CHECKING:
-    from pipecat_bey.testing.daily_sim.world import DailySimulation
+from pipecat_bey.testing.daily_sim.room import Room
 
 _BOOL_PROPERTIES = ("is_owner", "eject_at_token_exp")
 _NUMBER_PROPERTIES = ("exp", "nbf", "eject_after_elapsed")
@@ -27,17 +27,62 @@ def _error(status: int, error: str, info: str) -> web.Response:
     return web.json_response({"error": error, "info": info}, status=status)
 
 
+class RestHost(Protocol):
+    """What the endpoints serve: a simulation's rooms and meeting tokens."""
+
+    @property
+    def rooms(self) -> Mapping[str, Room]:
+        """The rooms, by name."""
+        ...
+
+    @property
+    def rest_latency_s(self) -> float:
+        """Time each request takes to be answered."""
+        ...
+
+    def mint_token_properties(self, properties: dict[str, Any]) -> str:
+        """Mint a meeting token from Daily's property names.
+
+        Args:
+            properties: ``room_name``, ``user_id``, ``exp``...
+
+        Returns:
+            The token.
+        """
+        ...
+
+    def create_room(self, name: str | None = None, *, private: bool = False) -> Room:
+        """Create a room.
+
+        Args:
+            name: Its name (None: a fresh one).
+            private: Whether joining needs a meeting token.
+
+        Returns:
+            The room.
+        """
+        ...
+
+    def delete_room(self, name: str) -> None:
+        """Delete a room, removing whoever is in it.
+
+        Args:
+            name: The room.
+        """
+        ...
+
+
 class DailyRESTServer:
     """The REST side of a ``DailySimulation``."""
 
-    def __init__(self, world: "DailySimulation", api_key: str) -> None:
+    def __init__(self, host: RestHost, api_key: str) -> None:
         """Create the server (started by the simulation).
 
         Args:
-            world: The simulation whose rooms it serves.
+            host: The simulation whose rooms it serves.
             api_key: The Bearer key it accepts.
         """
-        self._world = world
+        self._host = host
         self._api_key = api_key
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -64,8 +109,8 @@ class DailyRESTServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._world.rest_latency_s:
-            await asyncio.sleep(self._world.rest_latency_s)
+        if self._host.rest_latency_s:
+            await asyncio.sleep(self._host.rest_latency_s)
         if request.headers.get("Authorization") != f"Bearer {self._api_key}":
             return _error(401, "authentication-error", "Bad authorization header format or key")
         return await handler(request)
@@ -96,38 +141,38 @@ class DailyRESTServer:
             if name in _STRING_PROPERTIES and not isinstance(value, str):
                 return _error(400, "invalid-request-error", f"{name} must be a string")
         room_name = properties.get("room_name")
-        if room_name is not None and room_name not in self._world.rooms:
+        if room_name is not None and room_name not in self._host.rooms:
             return _error(400, "invalid-request-error", f"room_name {room_name} does not exist")
         exp = properties.get("exp")
         if exp is not None and exp < time.time():
             return _error(400, "invalid-request-error", "exp is in the past")
-        return web.json_response({"token": self._world.mint_token_properties(properties)})
+        return web.json_response({"token": self._host.mint_token_properties(properties)})
 
     async def _create_room(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
         name = body.get("name")
-        if name is not None and name in self._world.rooms:
+        if name is not None and name in self._host.rooms:
             return _error(400, "invalid-request-error", f"a room named {name} already exists")
-        room = self._world.create_room(name, private=body.get("privacy", "public") == "private")
+        room = self._host.create_room(name, private=body.get("privacy", "public") == "private")
         return web.json_response(room.info())
 
     async def _get_room(self, request: web.Request) -> web.Response:
-        room = self._world.rooms.get(request.match_info["name"])
+        room = self._host.rooms.get(request.match_info["name"])
         if room is None:
             return _error(404, "not-found", f"room {request.match_info['name']} was not found")
         return web.json_response(room.info())
 
     async def _delete_room(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        if name not in self._world.rooms:
+        if name not in self._host.rooms:
             return _error(404, "not-found", f"room {name} was not found")
-        self._world.delete_room(name)
+        self._host.delete_room(name)
         return web.json_response({"deleted": True, "name": name})
 
     async def _eject(self, request: web.Request) -> web.Response:
-        room = self._world.rooms.get(request.match_info["name"])
+        room = self._host.rooms.get(request.match_info["name"])
         if room is None:
             return _error(404, "not-found", f"room {request.match_info['name']} was not found")
         body = await self._body(request)
@@ -140,6 +185,3 @@ class DailyRESTServer:
             return _error(400, "invalid-request-error", "one of ids or user_ids is required")
         ejected = room.eject(ids=ids, user_ids=user_ids, ban=bool(body.get("ban", False)))
         return web.json_response({"ejectedIds": ejected})
-
-
-__all__ = ["DailyRESTServer", "tokens"]

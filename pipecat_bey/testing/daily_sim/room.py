@@ -1,4 +1,9 @@
-"""A simulated Daily room: who is in it, what they publish, what reaches whom.
+"""Room layer: a simulated Daily room, who is in it, what they publish, what reaches whom.
+
+It sits above the media and token layers and knows nothing of the simulation
+itself: a ``Room`` is given a :class:`RoomHost` (its domain, subscription
+latency, loop and token check), and :class:`Changes` is what waiting for
+something to happen in the simulation rests on, for the layers above.
 
 Media follows Daily's subscription model: a participant receives another's
 track only while that track is published and its own subscription to it is
@@ -8,17 +13,17 @@ on takes effect after the simulation's ``subscribe_latency_s``, as an SFU needs
 time to set up the consumer.
 """
 
+import asyncio
+import functools
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from pipecat_bey.testing.daily_sim.media import CustomAudioSource
 from pipecat_bey.testing.daily_sim.tokens import TokenClaims
-
-if TYPE_CHECKING:
-    from pipecat_bey.testing.daily_sim.media import CustomAudioSource
-    from pipecat_bey.testing.daily_sim.world import DailySimulation
 
 # Track keys: Daily's media names; custom tracks as "customAudio:<name>".
 MICROPHONE = "microphone"
@@ -63,24 +68,109 @@ def _lookup(flat: dict[str, str], track: str) -> str | None:
     return flat.get("*")
 
 
-class Member:
-    """Someone in a room: a bot's call client or a simulated participant."""
+class Changes:
+    """Something to wait on until a condition holds, woken whenever something happened."""
 
-    def __init__(self, world: "DailySimulation", user_name: str) -> None:
+    def __init__(self, recheck_s: float | None = None) -> None:
+        """Create it.
+
+        Args:
+            recheck_s: Also re-check conditions this often, for conditions on things that
+                do not call :meth:`notify` (None: only when notified).
+        """
+        self._recheck_s = recheck_s
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake the waiters, so they re-check their conditions."""
+        self._event.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``predicate()`` holds.
+
+        Args:
+            predicate: The condition, re-checked whenever something happened.
+            timeout: Seconds to wait at most (``float("inf")``: forever).
+
+        Returns:
+            True once it holds, False if the time ran out first.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._recheck_s is not None:
+                remaining = min(remaining, self._recheck_s)
+            # Cleared after the check and before waiting, with no await in between,
+            # so a notification cannot slip through unseen.
+            self._event.clear()
+            try:
+                await asyncio.wait_for(
+                    self._event.wait(), None if math.isinf(remaining) else remaining
+                )
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+
+class RoomHost(Protocol):
+    """What a room needs from the simulation that holds it."""
+
+    @property
+    def domain(self) -> str:
+        """The Daily domain of room URLs."""
+        ...
+
+    @property
+    def subscribe_latency_s(self) -> float:
+        """Time for a new subscription to start delivering media."""
+        ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop timers run on."""
+        ...
+
+    def verify_token(self, token: str) -> TokenClaims:
+        """Check a meeting token and read its claims.
+
+        Args:
+            token: The token.
+
+        Returns:
+            Its claims.
+
+        Raises:
+            TokenError: If the simulation did not mint it.
+        """
+        ...
+
+
+class Member:
+    """Someone in a room: a bot's call client or a simulated participant.
+
+    Attributes:
+        id: Participant id (Daily's session id).
+        user_name: Display name.
+        claims: What its meeting token says (empty without one).
+        room: The room it is in, if any.
+        joined_at: Unix time it last joined, if it has.
+        publishing: The source of each track it publishes, by track key (None: stopped).
+    """
+
+    def __init__(self, user_name: str) -> None:
         """Create the member (not yet in a room).
 
         Args:
-            world: The simulation.
             user_name: Display name.
         """
-        self.world = world
         self.id = str(uuid.uuid4())
         self.user_name = user_name
         self.claims = TokenClaims()
         self.room: Room | None = None
         self.joined_at: float | None = None
         self.publishing: dict[str, CustomAudioSource | None] = {}
-        self.sources: dict[str, CustomAudioSource] = {}
         self._participant_settings: dict[str, dict[str, str]] = {}
         self._participant_profiles: dict[str, str] = {}
         self._profiles: dict[str, dict[str, str]] = {}
@@ -97,8 +187,8 @@ class Member:
             The participant.
         """
         joined = (
-            datetime.fromtimestamp(self.joined_wall, timezone.utc).isoformat()
-            if self.joined_at
+            datetime.fromtimestamp(self.joined_at, timezone.utc).isoformat()
+            if self.joined_at is not None
             else None
         )
         media: dict[str, Any] = {
@@ -121,8 +211,6 @@ class Member:
             "media": media,
         }
 
-    joined_wall: float = 0.0
-
     # Subscriptions.
     def subscription(self, publisher_id: str, track: str) -> str:
         """This member's subscription state to another's track.
@@ -141,7 +229,7 @@ class Member:
         from_profile = _lookup(self._profiles.get(profile, {}), track)
         if from_profile is not None:
             return from_profile
-        return "subscribed" if self.world.auto_subscribe else "unsubscribed"
+        return "subscribed"  # Daily subscribes to every track automatically by default
 
     def update_subscriptions(
         self,
@@ -179,6 +267,7 @@ class Member:
         if self.room is None:
             return
         now = time.monotonic()
+        latency = self.room.host.subscribe_latency_s
         seen = set()
         for other in self.room.members.values():
             if other is self:
@@ -190,7 +279,7 @@ class Member:
                 seen.add(key)
                 on = self.subscription(other.id, track) == "subscribed"
                 if on and self._active_from.get(key) is None:
-                    self._active_from[key] = now + self.world.subscribe_latency_s
+                    self._active_from[key] = now + latency
                 elif not on:
                     self._active_from[key] = None
         for key in list(self._active_from):
@@ -211,20 +300,8 @@ class Member:
         active = self._active_from.get((publisher_id, track))
         return active is not None and at >= active
 
-    def subscribed_since(self, publisher_id: str, track: str) -> float | None:
-        """Monotonic time this member's subscription to a track took effect, if it has.
-
-        Args:
-            publisher_id: The publisher.
-            track: The track key.
-
-        Returns:
-            The time, or None.
-        """
-        return self._active_from.get((publisher_id, track))
-
     # Publishing.
-    def set_publishing(self, track: str, source: "CustomAudioSource | None") -> None:
+    def set_publishing(self, track: str, source: CustomAudioSource | None) -> None:
         """Publish a source as a track (None stops publishing it).
 
         Args:
@@ -232,7 +309,7 @@ class Member:
             source: The source, or None.
         """
         if source is not None:
-            source.bound = (self, track)
+            source.sink = functools.partial(self.publish_audio, track)
         self.publishing[track] = source
         if self.room is not None:
             for other in self.room.members.values():
@@ -241,7 +318,7 @@ class Member:
                     other.on_participant_updated(self)
 
     def publish_audio(
-        self, track: str, source: "CustomAudioSource", pcm: bytes, start: float, position: int
+        self, track: str, source: CustomAudioSource, pcm: bytes, start: float, position: int
     ) -> None:
         """Send audio written to one of this member's sources to whoever receives it.
 
@@ -263,7 +340,7 @@ class Member:
         self,
         publisher: "Member",
         track: str,
-        source: "CustomAudioSource",
+        source: CustomAudioSource,
         pcm: bytes,
         start: float,
         position: int,
@@ -322,17 +399,26 @@ class JoinError(Exception):
 
 
 class Room:
-    """One simulated Daily room."""
+    """One simulated Daily room.
 
-    def __init__(self, world: "DailySimulation", name: str, *, private: bool = False) -> None:
+    Attributes:
+        host: The simulation that holds it.
+        name: Room name.
+        private: Whether joining needs a meeting token.
+        members: Who is in it, by participant id.
+        banned: User ids ejected with a ban.
+        fail_app_messages: Make every app message fail to send (a fault to inject).
+    """
+
+    def __init__(self, host: RoomHost, name: str, *, private: bool = False) -> None:
         """Create the room.
 
         Args:
-            world: The simulation.
+            host: The simulation that holds it.
             name: Room name.
             private: Whether joining needs a meeting token.
         """
-        self.world = world
+        self.host = host
         self.name = name
         self.private = private
         self.id = str(uuid.uuid4())
@@ -341,12 +427,12 @@ class Room:
         self.members: dict[str, Member] = {}
         self.banned: set[str] = set()
         self.fail_app_messages = False
-        self._timers: list[Any] = []
+        self._timers: list[asyncio.TimerHandle] = []
 
     @property
     def url(self) -> str:
         """The room URL (Daily-shaped; nothing resolves it)."""
-        return f"https://{self.world.domain}.daily.co/{self.name}"
+        return f"https://{self.host.domain}.daily.co/{self.name}"
 
     def info(self) -> dict[str, Any]:
         """The room as Daily's REST API shows it.
@@ -375,7 +461,7 @@ class Room:
             JoinError: If the room refuses the member.
         """
         if token:
-            claims = self.world.verify_token(token)
+            claims = self.host.verify_token(token)
             if claims.room_name is not None and claims.room_name != self.name:
                 raise JoinError("not-allowed: the meeting token is for another room")
             now = time.time()
@@ -391,8 +477,7 @@ class Room:
         if member.claims.user_id and member.claims.user_id in self.banned:
             raise JoinError("not-allowed: this participant was ejected and banned")
         member.room = self
-        member.joined_at = time.monotonic()
-        member.joined_wall = time.time()
+        member.joined_at = time.time()
         self.members[member.id] = member
         claims = member.claims
         expiry = claims.exp if claims.eject_at_token_exp and claims.exp else None
@@ -400,7 +485,7 @@ class Room:
             elapsed_end = time.time() + float(claims.eject_after_elapsed)
             expiry = min(expiry, elapsed_end) if expiry else elapsed_end
         if expiry is not None:
-            loop = self.world.loop
+            loop = self.host.loop
             self._timers.append(loop.call_later(max(expiry - time.time(), 0), self._expire, member))
         member.refresh_subscriptions()
         for other in list(self.members.values()):
@@ -427,7 +512,7 @@ class Room:
         member.room = None
         for source in member.publishing.values():
             if source is not None:
-                source.bound = None
+                source.sink = None
         for other in list(self.members.values()):
             other.refresh_subscriptions()
             other.on_participant_left(member, reason)
@@ -487,14 +572,3 @@ class Room:
             The members.
         """
         return list(self.members.values())
-
-    def find(self, predicate: Callable[[Member], bool]) -> Member | None:
-        """The first member that matches.
-
-        Args:
-            predicate: The test.
-
-        Returns:
-            The member, or None.
-        """
-        return next((m for m in self.members.values() if predicate(m)), None)

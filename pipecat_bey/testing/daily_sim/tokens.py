@@ -1,4 +1,4 @@
-"""Daily meeting tokens: HS256 JWTs with Daily's claim names.
+"""Bottom layer: Daily meeting tokens, HS256 JWTs with Daily's claim names.
 
 A token minted by the simulation carries its properties the way Daily's do
 (``r`` room, ``u`` user name, ``ud`` user id, ``o`` owner, ``exp``, ``ejt``

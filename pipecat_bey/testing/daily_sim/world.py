@@ -1,4 +1,10 @@
-"""The simulation: rooms, the REST stand-in, and the patch that points DailyTransport at them."""
+"""Top layer: the simulation, holding the rooms and pointing DailyTransport at them.
+
+``DailySimulation`` is the one part that sees the whole: it gives each
+layer below what that layer needs (rooms a ``RoomHost``, participants a
+``ParticipantHost``, the REST endpoints a ``RestHost``) and, while active,
+installs in ``pipecat.transports.daily.transport`` stand-ins bound to itself.
+"""
 
 import asyncio
 import itertools
@@ -6,27 +12,21 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+import pipecat.transports.daily.transport as transport_module
 from loguru import logger
 
+from pipecat_bey.models import CreatePipecatSessionRequest
+from pipecat_bey.testing.bey_emulator import BeyEmulator
 from pipecat_bey.testing.daily_sim import media, tokens
+from pipecat_bey.testing.daily_sim.call_client import CallClient, Daily
+from pipecat_bey.testing.daily_sim.participants import AvatarBehaviour, SimulatedAvatar
 from pipecat_bey.testing.daily_sim.rest import DailyRESTServer
-from pipecat_bey.testing.daily_sim.room import Room
-
-if TYPE_CHECKING:
-    from pipecat_bey.testing.bey_emulator import BeyEmulator
-    from pipecat_bey.testing.daily_sim.call_client import CallClient
-    from pipecat_bey.testing.daily_sim.participants import (
-        AvatarBehaviour,
-        SimulatedAvatar,
-    )
-
-_active: "DailySimulation | None" = None
-_room_names = itertools.count(1)
+from pipecat_bey.testing.daily_sim.room import Changes, Room
 
 # What DailyTransport imported from daily-python, and what stands in for it.
 _PATCHED_NAMES = (
@@ -39,21 +39,9 @@ _PATCHED_NAMES = (
     "VirtualSpeakerDevice",
 )
 
-
-def active_simulation() -> "DailySimulation":
-    """The simulation DailyTransport is pointed at now.
-
-    Returns:
-        The active simulation.
-
-    Raises:
-        RuntimeError: If none is active.
-    """
-    if _active is None:
-        raise RuntimeError(
-            "no DailySimulation is active: run the bot inside `async with DailySimulation()`"
-        )
-    return _active
+# Predicates given to ``wait_for`` may watch things outside the simulation (a bot's
+# events, errors) that never notify it, so they are also re-checked this often.
+_RECHECK_S = 0.25
 
 
 class DailySimulation:
@@ -61,12 +49,19 @@ class DailySimulation:
 
     While active (``async with``), pipecat's ``DailyTransport`` uses the
     simulation's ``CallClient`` instead of daily-python's; nothing else of the
-    transport changes. On exit the real classes are restored.
+    transport changes. On exit the real classes are restored. One simulation
+    can be active at a time.
 
     Attributes:
+        domain: The Daily domain of room URLs.
         subscribe_latency_s: How long a subscription takes to start delivering media.
-        auto_subscribe: Whether participants subscribe to every track by default (Daily's default).
+        join_latency_s: How long a ``CallClient.join`` takes to complete.
+        rest_latency_s: How long each REST request takes to be answered.
         rooms: The rooms, by name.
+        avatars: Every avatar sent into a room, in order of creation.
+        devices: What daily-python keeps process-wide (tracks, speakers).
+        stand_ins: daily-python's names in ``DailyTransport``'s module, each bound to
+            this simulation, as installed while it is active.
     """
 
     def __init__(
@@ -91,13 +86,19 @@ class DailySimulation:
         self.subscribe_latency_s = subscribe_latency_s
         self.join_latency_s = join_latency_s
         self.rest_latency_s = rest_latency_s
-        self.auto_subscribe = True
         self.rooms: dict[str, Room] = {}
-        self.tracks: dict[str, media.CustomAudioSource] = {}
-        self.speakers: dict[str, media.VirtualSpeakerDevice] = {}
-        self.selected_speaker: media.VirtualSpeakerDevice | None = None
-        self.call_clients: list[CallClient] = []
         self.avatars: list[SimulatedAvatar] = []
+        self.devices = media.Devices()
+        self.stand_ins: dict[str, type] = {
+            "CallClient": CallClient.bound_to(self),
+            "Daily": Daily.bound_to(self.devices),
+            "CustomAudioSource": media.CustomAudioSource,
+            "CustomAudioTrack": media.CustomAudioTrack.bound_to(self.devices),
+            "CustomVideoSource": media.CustomVideoSource,
+            "CustomVideoTrack": media.CustomVideoTrack,
+            "VirtualSpeakerDevice": media.VirtualSpeakerDevice,
+        }
+        self._room_names = itertools.count(1)
         self._secret = secrets.token_bytes(32)
         self._rest = DailyRESTServer(self, api_key)
         self._saved: dict[str, Any] = {}
@@ -106,9 +107,9 @@ class DailySimulation:
             queue.SimpleQueue()
         )
         self._callback_thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._bey_listeners: list[tuple[BeyEmulator, Callable[..., Any]]] = []
-        self._changed = asyncio.Event()
+        self._changes = Changes(recheck_s=_RECHECK_S)
 
     def __repr__(self) -> str:
         return f"DailySimulation(domain={self.domain!r}, rooms={list(self.rooms)})"
@@ -127,9 +128,14 @@ class DailySimulation:
 
     # Life cycle.
     async def start(self) -> None:
-        """Start the REST stand-in and point DailyTransport at the simulation."""
-        global _active
-        if _active is not None:
+        """Start the REST stand-in and point DailyTransport at the simulation.
+
+        Raises:
+            RuntimeError: If another simulation is active.
+        """
+        # DailyTransport's module has one set of names, so one simulation at a time.
+        installed = transport_module.CallClient
+        if isinstance(installed, type) and issubclass(installed, CallClient):
             raise RuntimeError("another DailySimulation is already active")
         self._loop = asyncio.get_running_loop()
         await self._rest.start()
@@ -137,27 +143,12 @@ class DailySimulation:
             target=self._run_callbacks, name="daily-sim-callbacks", daemon=True
         )
         self._callback_thread.start()
-        import pipecat.transports.daily.transport as transport_module
-
-        from pipecat_bey.testing.daily_sim import call_client
-
-        stand_ins = {
-            "CallClient": call_client.CallClient,
-            "Daily": call_client.Daily,
-            "CustomAudioSource": media.CustomAudioSource,
-            "CustomAudioTrack": media.CustomAudioTrack,
-            "CustomVideoSource": media.CustomVideoSource,
-            "CustomVideoTrack": media.CustomVideoTrack,
-            "VirtualSpeakerDevice": media.VirtualSpeakerDevice,
-        }
         for name in _PATCHED_NAMES:
             self._saved[name] = getattr(transport_module, name)
-            setattr(transport_module, name, stand_ins[name])
-        _active = self
+            setattr(transport_module, name, self.stand_ins[name])
 
     async def stop(self) -> None:
         """Restore daily-python, stop the avatars and the REST stand-in."""
-        global _active
         for emulator, listener in self._bey_listeners:
             emulator.remove_session_listener(listener)
         self._bey_listeners.clear()
@@ -166,13 +157,9 @@ class DailySimulation:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for room in self.rooms.values():
             room.close()
-        import pipecat.transports.daily.transport as transport_module
-
         for name, value in self._saved.items():
             setattr(transport_module, name, value)
         self._saved.clear()
-        if _active is self:
-            _active = None
         await self._rest.stop()
         self._callbacks.put(None)
         if self._callback_thread is not None:
@@ -213,33 +200,24 @@ class DailySimulation:
 
     def notify(self) -> None:
         """Wake whoever waits in :meth:`wait_for` (something happened in a room)."""
-        self._changed.set()
+        self._changes.notify()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Wait until ``predicate()`` holds.
 
-        It is re-checked whenever a simulated participant receives something.
+        It is re-checked whenever a simulated participant receives something, and
+        every quarter of a second for conditions on things outside the simulation.
 
         Args:
             predicate: The condition.
-            timeout: Seconds to wait at most.
+            timeout: Seconds to wait at most (``float("inf")``: forever).
 
         Returns:
-            Whether it holds (False if the time ran out).
+            True once it holds, False if the time ran out first.
         """
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
-            except asyncio.TimeoutError:
-                pass
-        return True
+        return await self._changes.wait_for(predicate, timeout)
 
-    def spawn(self, coro: Any, name: str) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> "asyncio.Task[Any]":
         """Run a coroutine of the simulation's; it is cancelled when the simulation stops.
 
         Args:
@@ -265,7 +243,7 @@ class DailySimulation:
         Returns:
             The room.
         """
-        name = name or f"room-{next(_room_names)}"
+        name = name or f"room-{next(self._room_names)}"
         if name in self.rooms:
             raise ValueError(f"a room named {name!r} exists already")
         room = Room(self, name, private=private)
@@ -361,18 +339,13 @@ class DailySimulation:
         return tokens.verify(token, self._secret)
 
     # The avatar.
-    def attach_bey(
-        self, emulator: "BeyEmulator", behaviour: "AvatarBehaviour | None" = None
-    ) -> None:
+    def attach_bey(self, emulator: BeyEmulator, behaviour: AvatarBehaviour | None = None) -> None:
         """Send an avatar into a room whenever the emulator starts a session for it.
 
         Args:
             emulator: The local Beyond Presence API.
             behaviour: How the avatars behave (join delay, failures).
         """
-        from pipecat_bey.models import CreatePipecatSessionRequest
-        from pipecat_bey.testing.daily_sim.participants import AvatarBehaviour, SimulatedAvatar
-
         behaviour = behaviour or AvatarBehaviour()
 
         def on_session(request: Any, session: Any) -> None:
