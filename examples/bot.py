@@ -3,12 +3,14 @@
 Run it locally with Pipecat's development runner (it creates a Daily room and
 prints its URL):
 
-    pip install "pipecat-bey" "pipecat-ai[daily,deepgram,openai,cartesia,silero,runner]"
+    pip install . "pipecat-ai[daily,deepgram,openai,cartesia,silero,runner]"   # from a clone
     cp examples/env.example .env   # and fill in the keys
     python examples/bot.py --transport daily
 
 The same file deploys to Pipecat Cloud: the cloud calls ``bot(runner_args)``
 with the room it created (see examples/Dockerfile and examples/pcc-deploy.toml).
+
+A variable left empty in .env (``CARTESIA_VOICE_ID=``) counts as not set.
 """
 
 import os
@@ -36,10 +38,46 @@ from pipecat_bey import BeyVideoService
 
 load_dotenv(override=True)
 
+DEFAULT_VOICE_ID = "71a7ad14-091c-4e8e-a314-022ece01c121"
+"""The Cartesia voice used when CARTESIA_VOICE_ID is not set."""
+
 SYSTEM_PROMPT = (
     "You are a friendly assistant with a face, talking to the user in a video call. "
     "Keep answers short and conversational: they are spoken aloud."
 )
+
+
+def env(name: str) -> str | None:
+    """Read an environment variable; empty or blank (``KEY=`` in .env) counts as not set.
+
+    Args:
+        name: The variable.
+
+    Returns:
+        Its value without surrounding whitespace, or None.
+    """
+    value = os.getenv(name, "").strip()
+    return value or None
+
+
+def required_env(name: str) -> str:
+    """Read an environment variable the bot cannot run without.
+
+    Args:
+        name: The variable.
+
+    Returns:
+        Its value.
+
+    Raises:
+        RuntimeError: If it is not set or empty, naming it.
+    """
+    value = env(name)
+    if value is None:
+        raise RuntimeError(
+            f"{name} is not set: set it in the environment or in .env (see env.example)"
+        )
+    return value
 
 
 def build_pipeline(
@@ -54,15 +92,14 @@ def build_pipeline(
     Returns:
         The pipeline, the avatar service and the context aggregators.
     """
-    stt = DeepgramSTTService(api_key=os.environ["DEEPGRAM_API_KEY"])
-    llm = OpenAILLMService(api_key=os.environ["OPENAI_API_KEY"])
+    stt = DeepgramSTTService(api_key=required_env("DEEPGRAM_API_KEY"))
+    llm = OpenAILLMService(api_key=required_env("OPENAI_API_KEY"))
     tts = CartesiaTTSService(
-        api_key=os.environ["CARTESIA_API_KEY"],
-        settings=CartesiaTTSService.Settings(
-            voice=os.getenv("CARTESIA_VOICE_ID", "71a7ad14-091c-4e8e-a314-022ece01c121")
-        ),
+        api_key=required_env("CARTESIA_API_KEY"),
+        settings=CartesiaTTSService.Settings(voice=env("CARTESIA_VOICE_ID") or DEFAULT_VOICE_ID),
     )
-    # Keys, avatar and Daily settings come from BEY_API_KEY, BEY_AVATAR_ID and DAILY_API_KEY.
+    # Keys, avatar and Daily settings come from BEY_API_KEY, BEY_AVATAR_ID and DAILY_API_KEY
+    # (BEY_AVATAR_ID empty or unset: the stock avatar).
     avatar = BeyVideoService(transport=transport, session=http)
 
     context = LLMContext([{"role": "system", "content": SYSTEM_PROMPT}])

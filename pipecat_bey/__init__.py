@@ -10,14 +10,15 @@ offline stand-ins for the Beyond Presence API and Daily are in
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipecat_bey.avatar_session import start_avatar_session
-from pipecat_bey.client import BeyClient
-from pipecat_bey.config import DEFAULT_AVATAR_ID, BeyParams
-from pipecat_bey.errors import BeyConfigError, BeyError
-from pipecat_bey.models import PipecatSessionResponse
-from pipecat_bey.video import BeyVideoService
+if TYPE_CHECKING:
+    from pipecat_bey.avatar_session import start_avatar_session
+    from pipecat_bey.client import BeyClient
+    from pipecat_bey.config import DEFAULT_AVATAR_ID, BeyParams
+    from pipecat_bey.errors import BeyConfigError, BeyError
+    from pipecat_bey.models import PipecatSessionResponse
+    from pipecat_bey.video import BeyVideoService
 
 __version__ = "0.1.0"
 
@@ -32,9 +33,19 @@ __all__ = [
     "start_avatar_session",
 ]
 
-# Names this package exported before its public surface was narrowed: they still
-# import from here, and live in these modules.
-_MOVED = {
+# Where each name lives. They load on first use, so that `pipecat-bey --help`
+# (and anything else that needs none of them) does not import pipecat. The
+# names after the first eight were exported before the public surface was
+# narrowed: they still import from here.
+_HOMES = {
+    "DEFAULT_AVATAR_ID": "pipecat_bey.config",
+    "BeyClient": "pipecat_bey.client",
+    "BeyConfigError": "pipecat_bey.errors",
+    "BeyError": "pipecat_bey.errors",
+    "BeyParams": "pipecat_bey.config",
+    "BeyVideoService": "pipecat_bey.video",
+    "PipecatSessionResponse": "pipecat_bey.models",
+    "start_avatar_session": "pipecat_bey.avatar_session",
     "BEY_AUDIO_TRACK": "pipecat_bey.config",
     "BeyAPIError": "pipecat_bey.errors",
     "BeyAuthError": "pipecat_bey.errors",
@@ -54,7 +65,11 @@ _MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _MOVED.get(name)
-    if module is None:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'pipecat_bey' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(home), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -1,23 +1,92 @@
-"""The ``pipecat-bey`` command: the offline demo, the local Bey API, and sessions by hand."""
+"""The ``pipecat-bey`` command: the offline demo, the local Bey API, and sessions by hand.
+
+Parsing, ``--help`` and ``--version`` import no part of Pipecat; each command
+imports what it needs once the command line is known to be good.
+"""
 
 import argparse
 import asyncio
 import json
-import os
+import math
 import sys
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 
 from pipecat_bey._secrets import redact
+from pipecat_bey.config import env
+
+_N = TypeVar("_N", int, float)
+
+MIN_TOKEN_TTL_S = 60.0
+"""The shortest token lifetime accepted, the same bound as ``BeyParams.avatar_token_ttl_s``."""
+
+
+def _number(
+    kind: Callable[[str], _N],
+    what: str,
+    *,
+    minimum: _N | None = None,
+    maximum: _N | None = None,
+) -> Callable[[str], _N]:
+    """Make an argparse type for a finite number within bounds.
+
+    Args:
+        kind: ``int`` or ``float``.
+        what: What the number is, for the error ("seconds", "a port").
+        minimum: The smallest value accepted, if any.
+        maximum: The largest value accepted, if any.
+
+    Returns:
+        A function that parses the text or raises ``ArgumentTypeError`` naming it.
+    """
+    expected = what
+    if minimum is not None and maximum is not None:
+        expected += f" from {minimum:g} to {maximum:g}"
+    elif minimum is not None:
+        expected += f", {minimum:g} or more"
+    elif maximum is not None:
+        expected += f", {maximum:g} or less"
+
+    def parse(text: str) -> _N:
+        refused = argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise refused from None
+        # nan passes no comparison, so bounds alone would let it through: check it first.
+        if not math.isfinite(value):
+            raise refused
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise refused
+        return value
+
+    return parse
+
+
+def _version_text() -> str:
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "(not installed)"
+
+    return f"pipecat-bey {installed('pipecat-bey')} (pipecat-ai {installed('pipecat-ai')})"
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipecat-bey",
         description="Beyond Presence video avatars for Pipecat bots on Daily.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version_text(),
+        help="print the versions of pipecat-bey and pipecat-ai, and exit",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -43,17 +112,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--avatar-join-delay",
-        type=float,
+        type=_number(float, "seconds", minimum=0.0, maximum=60.0),
         default=1.0,
         metavar="S",
-        help="seconds the avatar takes to join after the session starts (default: 1)",
+        help=(
+            "seconds the avatar takes to join after the session starts, 0 to 60; past the "
+            "service's 30 s join timeout the bot speaks in its own voice (default: 1)"
+        ),
     )
     demo.add_argument(
         "--api-latency",
-        type=float,
+        type=_number(float, "seconds", minimum=0.0, maximum=60.0),
         default=0.3,
         metavar="S",
-        help="seconds the local Bey API takes to answer (default: 0.3)",
+        help="seconds the local Bey API takes to answer, 0 to 60 (default: 0.3)",
     )
     demo.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
     demo.add_argument(
@@ -65,9 +137,17 @@ def _build_parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="serve the local Beyond Presence API until interrupted",
-        description="Serve the local Beyond Presence API on 127.0.0.1 until interrupted.",
+        description=(
+            "Serve the local Beyond Presence API on 127.0.0.1 until interrupted (Ctrl-C). "
+            "It prints one line per request: method, path, status and time taken."
+        ),
     )
-    emulator.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    emulator.add_argument(
+        "--port",
+        type=_number(int, "a port", minimum=0, maximum=65535),
+        default=8765,
+        help="port, 0 to 65535; 0 picks a free one (default: 8765)",
+    )
     emulator.add_argument(
         "--api-key",
         action="append",
@@ -101,75 +181,116 @@ def _build_parser() -> argparse.ArgumentParser:
     create.add_argument("--daily-api-url", help="Daily REST API URL (default: $DAILY_API_URL)")
     create.add_argument(
         "--token-ttl",
-        type=float,
+        type=_number(float, "seconds", minimum=MIN_TOKEN_TTL_S),
         default=3600.0,
         metavar="S",
-        help="lifetime of a minted token; Daily ejects the avatar when it ends (default: 3600)",
+        help=(
+            "lifetime of a minted token; Daily ejects the avatar when it ends. At least 60, "
+            "the shortest the service itself accepts as avatar_token_ttl_s (default: 3600)"
+        ),
     )
     return parser
 
 
 async def _create_session(args: argparse.Namespace) -> dict:
+    from pipecat_bey.avatar_session import start_avatar_session
     from pipecat_bey.client import BeyClient
-    from pipecat_bey.daily_room import DEFAULT_DAILY_API_URL, AvatarIdentity, DailyRoomAPI
+    from pipecat_bey.config import daily_api_url_setting, setting
+    from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
     from pipecat_bey.models import CreatePipecatSessionRequest
 
     async with aiohttp.ClientSession() as http:
         client = BeyClient(args.api_key, base_url=args.api_url, session=http)
-        token = args.token
-        if token is None:
-            daily_key = args.daily_api_key or os.getenv("DAILY_API_KEY")
-            if not daily_key:
-                raise ValueError(
-                    "the avatar needs a meeting token: pass --token, or --daily-api-key "
-                    "(or set DAILY_API_KEY) to mint one"
-                )
-            daily = DailyRoomAPI(
-                api_key=daily_key,
-                session=http,
-                api_url=args.daily_api_url or os.getenv("DAILY_API_URL") or DEFAULT_DAILY_API_URL,
-            )
-            identity = AvatarIdentity(
-                user_id=f"bey-avatar-{uuid.uuid4().hex[:12]}", user_name="Avatar"
-            )
-            token = await daily.mint_avatar_token(args.room_url, identity, args.token_ttl)
-        request = CreatePipecatSessionRequest(
-            avatar_id=args.avatar_id, url=args.room_url, token=token
+        daily_key = setting(
+            args.daily_api_key, argument="--daily-api-key", variable="DAILY_API_KEY"
         )
-        response = await client.create_session(request)
-        return {"request": request.masked(), "session": response.model_dump(mode="json")}
+        daily = None
+        if args.token is None and daily_key is not None:
+            daily = DailyRoomAPI(
+                api_key=daily_key, session=http, api_url=daily_api_url_setting(args.daily_api_url)
+            )
+        session = await start_avatar_session(
+            client,
+            avatar_id=args.avatar_id,
+            room_url=args.room_url,
+            identity=AvatarIdentity.new("Avatar"),
+            daily=daily,
+            avatar_token=args.token,
+            token_ttl_s=args.token_ttl,
+        )
+    shown = CreatePipecatSessionRequest(avatar_id=args.avatar_id, url=args.room_url, token="-")
+    return {"request": shown.masked(), "session": session.model_dump(mode="json")}
+
+
+def _import_pipecat_quietly() -> None:
+    """Import Pipecat with its start-up banner muted, so a command's own output comes first.
+
+    Pipecat logs the banner with loguru when it is first imported. ``logger.disable``
+    is loguru's documented switch for muting one library; it is lifted right after,
+    so Pipecat's warnings and errors during the command still show.
+    """
+    if "pipecat" in sys.modules:
+        return
+    from loguru import logger
+
+    logger.disable("pipecat")
+    try:
+        import pipecat  # noqa: F401
+    finally:
+        logger.enable("pipecat")
+
+
+def _run_emulator(port: int, api_keys: set[str]) -> int:
+    """Serve the local Bey API until Ctrl-C; the status is 130 when interrupted."""
+    from loguru import logger
+
+    from pipecat_bey.testing.bey_emulator import serve_emulator
+
+    # The command prints its own lines (start, requests, stop); the library's debug
+    # log would repeat them, so only warnings and errors are logged.
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    try:
+        asyncio.run(serve_emulator(port=port, api_keys=api_keys))
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pipecat-bey`` command.
 
+    Environment variables that are set but empty (``KEY=`` in a .env file) count
+    as not set.
+
     Args:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 on a reported error, 2 on bad usage.
+        The exit status: 0 on success, 1 on a reported error, 130 when interrupted
+        (Ctrl-C). ``--help``, ``--version`` and bad usage exit through argparse's
+        ``SystemExit`` (0, 0 and 2).
     """
     args = _build_parser().parse_args(argv)
     secrets = [getattr(args, name, None) for name in ("api_key", "token", "daily_api_key")]
-    secrets += [os.getenv("BEY_API_KEY"), os.getenv("DAILY_API_KEY")]
+    secrets += [env("BEY_API_KEY"), env("DAILY_API_KEY")]
     try:
+        _import_pipecat_quietly()
         if args.command == "demo":
             from pipecat_bey.demo import run_demo_cli
 
             return run_demo_cli(args)
         if args.command == "emulator":
-            from pipecat_bey.testing.bey_emulator import serve_emulator
-
-            keys = args.api_keys or (
-                [os.environ["BEY_API_KEY"]] if os.getenv("BEY_API_KEY") else []
-            )
+            keys = {key.strip() for key in args.api_keys or () if key.strip()}
+            env_key = env("BEY_API_KEY")
+            if not keys and env_key:
+                keys = {env_key}
             if not keys:
                 raise ValueError(
                     "the emulator needs a key to accept: pass --api-key K or set BEY_API_KEY"
                 )
             secrets += keys
-            asyncio.run(serve_emulator(port=args.port, api_keys=set(keys)))
-            return 0
+            return _run_emulator(args.port, keys)
         result = asyncio.run(_create_session(args))
         print(json.dumps(result, indent=2))
         return 0

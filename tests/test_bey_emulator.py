@@ -1,10 +1,12 @@
 """The local Bey API behaves as the contract says, for our client and for anyone's."""
 
+import re
+
 import aiohttp
 import pytest
 from conftest import BEY_KEY
 
-from pipecat_bey.testing import BeyEmulator
+from pipecat_bey.testing import BeyEmulator, Fault
 
 BODY = {
     "transport": "pipecat",
@@ -66,3 +68,26 @@ async def test_repr_shows_no_token(bey):
 async def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError, match="not started"):
         _ = BeyEmulator().url
+
+
+async def test_request_log_has_one_line_per_request_and_no_secret():
+    lines: list[str] = []
+    async with BeyEmulator(api_keys={BEY_KEY}, request_log=lines.append) as bey:
+        assert (await post(bey, BODY))[0] == 201  # the key in a header, the token in the body
+        assert (await post(bey, BODY, headers={}))[0] == 401
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{bey.url}/nope?token=secret-t&key={BEY_KEY}") as r:
+                assert r.status == 404
+            bey.script(Fault.drop())
+            with pytest.raises(aiohttp.ClientError):
+                await post(bey, BODY)
+    expected = [
+        r"POST /v1/sessions 201",
+        r"POST /v1/sessions 401",
+        r"GET /nope 404",  # the path without its query
+        r"POST /v1/sessions dropped",
+    ]
+    assert len(lines) == len(expected), lines
+    for line, start in zip(lines, expected, strict=True):
+        assert re.fullmatch(start + r" \d+\.\d ms", line), line
+        assert "secret-t" not in line and BEY_KEY not in line

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from dotenv import dotenv_values
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.services.cartesia.tts import CartesiaTTSService
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
 from pipecat_bey import BeyVideoService
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+KEYS = ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "CARTESIA_API_KEY", "BEY_API_KEY", "DAILY_API_KEY")
 
 
 def load(name):
@@ -48,6 +51,54 @@ async def test_bot_refuses_a_transport_other_than_daily():
     bot = load("bot")
     with pytest.raises(ValueError, match="--transport daily"):
         await bot.bot(RunnerArguments())
+
+
+def env_example_with_keys(env, **overrides):
+    """Set the environment as `cp env.example .env` leaves it once the keys are filled in."""
+    for name, value in dotenv_values(EXAMPLES / "env.example").items():
+        env.setenv(name, value or "")  # every optional variable set, but empty
+    for name in KEYS:
+        env.setenv(name, f"placeholder-{name.lower()}")
+    for name, value in overrides.items():
+        env.setenv(name, value)
+
+
+async def build_bot(daily):
+    bot = load("bot")
+    transport = DailyTransport(
+        daily.create_room().url,
+        None,
+        "Bot",
+        DailyParams(audio_in_enabled=True, audio_out_enabled=True),
+    )
+    async with aiohttp.ClientSession() as http:
+        pipeline, avatar, _ = bot.build_pipeline(transport, http)
+    tts = next(p for p in pipeline.processors if isinstance(p, CartesiaTTSService))
+    return bot, avatar, tts
+
+
+async def test_bot_uses_the_default_voice_when_cartesia_voice_id_is_empty(daily, clean_env):
+    env_example_with_keys(clean_env)
+    clean_env.delenv("BEY_AVATAR_ID")  # the service's own reading of it is tested elsewhere
+    bot, _, tts = await build_bot(daily)
+    assert tts.settings.voice == bot.DEFAULT_VOICE_ID
+
+
+async def test_bot_runs_on_env_example_with_only_the_keys_filled_in(daily, clean_env):
+    env_example_with_keys(clean_env)  # BEY_AVATAR_ID=, CARTESIA_VOICE_ID=, DAILY_ROOM_URL=
+    bot, avatar, tts = await build_bot(daily)
+    assert isinstance(avatar, BeyVideoService)
+    assert tts.settings.voice == bot.DEFAULT_VOICE_ID
+
+
+@pytest.mark.parametrize("name", ["DEEPGRAM_API_KEY", "OPENAI_API_KEY", "CARTESIA_API_KEY"])
+async def test_bot_names_a_key_left_empty(name, daily, clean_env):
+    env_example_with_keys(clean_env, **{name: ""})
+    bot = load("bot")
+    transport = DailyTransport(daily.create_room().url, None, "Bot", DailyParams())
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(RuntimeError, match=f"{name} is not set"):
+            bot.build_pipeline(transport, http)
 
 
 def test_deployment_files_name_the_bot():

@@ -19,6 +19,7 @@ Example::
 import asyncio
 import inspect
 import json
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -47,6 +48,9 @@ SessionListener = Callable[
     Awaitable[None] | None,
 ]
 """Called with the request and the session for every session the emulator starts."""
+
+RequestLog = Callable[[str], None]
+"""Called with one line per request: method, path, status and milliseconds taken."""
 
 FaultKind = Literal[
     "status", "drop", "malformed", "empty", "wrong_content_type", "html", "huge", "hang"
@@ -159,6 +163,7 @@ class BeyEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
+        request_log: RequestLog | None = None,
     ) -> None:
         """Create the emulator (it serves once started).
 
@@ -167,6 +172,9 @@ class BeyEmulator:
             host: Address to bind; loopback by default.
             port: Port to bind; 0 picks a free one.
             latency: Seconds added before every answer.
+            request_log: Called with one line per request once it is answered, e.g.
+                ``POST /v1/sessions 201 3.1 ms``. The line holds no header and no body,
+                so never an API key or a meeting token.
         """
         self._api_keys = frozenset(api_keys)
         self._host = host
@@ -177,6 +185,7 @@ class BeyEmulator:
         self._faults: deque[Fault] = deque()
         self._listeners: list[SessionListener] = []
         self._listener_tasks: set[asyncio.Task] = set()
+        self._request_log = request_log
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -218,7 +227,8 @@ class BeyEmulator:
 
     async def start(self) -> None:
         """Start serving."""
-        app = web.Application(client_max_size=1024 * 1024)
+        middlewares = [self._log_request] if self._request_log is not None else []
+        app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
         app.router.add_post("/v1/sessions", self._create_session)
         # A client that gives up cancels its request, as behind a real server;
         # stopping does not wait long for requests still being answered.
@@ -252,6 +262,33 @@ class BeyEmulator:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    @web.middleware
+    async def _log_request(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        status: int | str = 500  # what aiohttp answers when a handler raises
+        try:
+            response = await handler(request)
+            status = response.status
+            if request.transport is None or request.transport.is_closing():
+                status = "dropped"  # a scripted drop: the client gets no answer
+            return response
+        except web.HTTPException as e:  # 404, 405...
+            status = e.status
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"  # the client went away before the answer
+            raise
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            # The raw path without the query: nothing a client sends there is echoed.
+            line = f"{request.method} {request.rel_url.raw_path} {status} {elapsed_ms:.1f} ms"
+            if self._request_log is not None:
+                self._request_log(line)
 
     async def _create_session(self, request: web.Request) -> web.StreamResponse:
         if self.latency:
@@ -446,11 +483,27 @@ def _validation_error(detail: list[dict[str, Any]]) -> web.Response:
 async def serve_emulator(*, port: int, api_keys: set[str], host: str = "127.0.0.1") -> None:
     """Serve the emulator until cancelled (Ctrl-C on the command line).
 
+    Prints a line when it serves, one per request (see ``request_log``), and one
+    when it has stopped.
+
     Args:
-        port: Port to listen on.
+        port: Port to listen on; 0 picks a free one.
         api_keys: Keys to accept.
         host: Address to bind.
     """
-    async with BeyEmulator(api_keys, host=host, port=port) as bey:
-        print(f"Beyond Presence API emulator at {bey.url} (POST /v1/sessions); Ctrl-C stops it")
+
+    def say(line: str) -> None:
+        print(line, flush=True)  # a pipe (tee, a test) sees each line as it happens
+
+    bey = BeyEmulator(api_keys, host=host, port=port, request_log=say)
+    try:
+        await bey.start()
+    except BaseException:
+        await bey.stop()  # a port in use, say: release what was set up before raising
+        raise
+    try:
+        say(f"Beyond Presence API emulator at {bey.url} (POST /v1/sessions); Ctrl-C stops it")
         await asyncio.Event().wait()
+    finally:
+        await bey.stop()
+        say("Beyond Presence API emulator stopped")
