@@ -2,6 +2,7 @@
 
 import ast
 import asyncio
+import threading
 import time
 from pathlib import Path
 
@@ -9,7 +10,12 @@ import aiohttp
 import numpy as np
 import pytest
 from conftest import DAILY_KEY
-from pipecat.frames.frames import EndFrame, OutputAudioRawFrame, UserAudioRawFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    OutputAudioRawFrame,
+    UserAudioRawFrame,
+    UserImageRawFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameProcessor
@@ -29,7 +35,20 @@ from pipecat.workers.runner import WorkerRunner
 
 import pipecat_bey.testing.daily_sim as daily_sim
 from pipecat_bey.testing import JoinError, SimulatedParticipant, SimulatedUser
-from pipecat_bey.testing.daily_sim import tokens
+from pipecat_bey.testing.daily_sim import (
+    BEY_TRACK,
+    REALISTIC,
+    AvatarBehaviour,
+    DailySimulation,
+    SimulatedAvatar,
+    custom_audio,
+    read_video_stamp,
+    tokens,
+)
+from pipecat_bey.testing.daily_sim.media import frame_size
+from pipecat_bey.testing.daily_sim.network import Network
+from pipecat_bey.testing.daily_sim.permissions import CanReceive
+from pipecat_bey.testing.daily_sim.room import Changes
 
 TRACK = "customAudio:bey-custom-track"
 
@@ -38,11 +57,14 @@ class AudioCapture(FrameProcessor):
     def __init__(self):
         super().__init__()
         self.by_user: dict[str, bytearray] = {}
+        self.images: list[UserImageRawFrame] = []
 
     async def process_frame(self, frame, direction):
         await super().process_frame(frame, direction)
         if isinstance(frame, UserAudioRawFrame):
             self.by_user.setdefault(frame.user_id, bytearray()).extend(frame.audio)
+        elif isinstance(frame, UserImageRawFrame):
+            self.images.append(frame)
         await self.push_frame(frame, direction)
 
 
@@ -59,7 +81,13 @@ class Bot:
             Pipeline([self.transport.input(), self.capture, self.transport.output()]),
             params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=24000),
         )
-        for name in ("on_participant_joined", "on_participant_left", "on_app_message", "on_joined"):
+        for name in (
+            "on_participant_joined",
+            "on_participant_left",
+            "on_participant_updated",
+            "on_app_message",
+            "on_joined",
+        ):
             self.transport.add_event_handler(name, self._recorder(name))
 
     def _recorder(self, name):
@@ -277,6 +305,525 @@ async def test_pipecat_rest_helper_works_against_the_stand_in(daily):
             assert response.status == 404 and (await response.json())["error"] == "not-found"
 
 
+# The harsher world: the avatar's camera, late subscriptions, network delays,
+# permissions, users who play every track, and the realistic profile.
+
+
+class Events:
+    """A daily-python event handler that records what it is told, and from which thread."""
+
+    def __init__(self):
+        self.events = []
+        self.threads = set()
+
+    def __getattr__(self, name):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def record(*args):
+            self.threads.add(threading.get_ident())
+            self.events.append((name, args))
+
+        return record
+
+    def camera_states(self, participant_id):
+        states = [
+            args[0]["media"]["camera"]["state"]
+            for name, args in list(self.events)
+            if name == "on_participant_updated" and args[0]["id"] == participant_id
+        ]
+        return [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
+
+
+async def join_client(daily, room, token=None, handler=None, before=None):
+    """A bare stand-in CallClient, joined (``before`` runs on it first)."""
+    client = daily.stand_ins["CallClient"](handler)
+    if before:
+        before(client)
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    client.join(
+        room.url,
+        token,
+        completion=lambda data, error: loop.call_soon_threadsafe(done.set_result, error),
+    )
+    assert await done is None
+    return client
+
+
+def publish_custom_track(daily, client, name=BEY_TRACK, rate=24000):
+    source = daily.stand_ins["CustomAudioSource"](rate, 1)
+    client.add_custom_audio_track(name, daily.stand_ins["CustomAudioTrack"](source))
+    return source
+
+
+async def avatar_in(daily, room, **behaviour):
+    token = daily.mint_token(room, user_name="Avatar", is_owner=True)
+    avatar = SimulatedAvatar(daily, room, token, AvatarBehaviour(join_delay_s=0, **behaviour))
+    daily.spawn(avatar.run(), "test-avatar")
+    assert await daily.wait_for(lambda: avatar.in_room, 5)
+    return avatar
+
+
+def pieces(participant, publisher_id, track=TRACK):
+    return [r for r in participant.received if r.publisher_id == publisher_id and r.track == track]
+
+
+def listening(participant, publisher_id, track=TRACK):
+    return lambda: participant.receives(publisher_id, track, time.monotonic())
+
+
+async def test_the_avatars_camera_reaches_a_renderer_in_order_at_its_rate(daily):
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = publish_custom_track(daily, bot)
+    avatar = await avatar_in(daily, room, video_size=(64, 48), playback_delay_s=0.0)
+    frames = []
+    threads = set()
+
+    def render(participant_id, frame, video_source):
+        threads.add(threading.get_ident())
+        frames.append((time.monotonic(), participant_id, frame, video_source))
+
+    bot.set_video_renderer(avatar.id, render, color_format="RGB")
+    assert await daily.wait_for(lambda: len(frames) >= 2, 5)
+    counted_from, first = time.monotonic(), len(frames)
+    await daily.wait_for(lambda: False, 0.6)
+    rate = (len(frames) - first) / (time.monotonic() - counted_from)
+    assert 15 <= rate <= 35, f"{rate:.1f} frames a second, for 25 asked"
+
+    # The stamp says where in its speech the avatar was: it moves once it speaks.
+    assert await daily.wait_for(listening(avatar, bot.id), 5)
+    source.write_frames(tone(0.3, 24000))
+    assert await daily.wait_for(
+        lambda: read_video_stamp(frames[-1][2].buffer).audio_position > 0, 5
+    )
+    stamps = [read_video_stamp(frame.buffer) for _, _, frame, _ in frames]
+    numbers = [s.frame for s in stamps]
+    assert numbers == sorted(set(numbers)) and numbers[0] <= 2
+    positions = [s.audio_position for s in stamps]
+    assert positions == sorted(positions)
+    assert {(pid, src) for _, pid, _, src in frames} == {(avatar.id, "camera")}
+    frame = frames[-1][2]
+    assert (frame.width, frame.height, frame.color_format) == (64, 48, "RGB")
+    assert len(frame.buffer) == 64 * 48 * 3 and frame.stamp == stamps[-1]
+    assert threading.get_ident() not in threads, "renderers are called off the loop"
+    # Other formats a renderer may ask for, at their sizes.
+    assert frame_size(64, 48, "RGBA") == 64 * 48 * 4 and frame_size(64, 48, "I420") == 4608
+    with pytest.raises(ValueError, match="YUY2"):
+        bot.set_video_renderer(avatar.id, render, color_format="YUY2")
+
+
+async def test_the_camera_is_playable_only_once_the_subscription_took_effect():
+    async with DailySimulation(api_key=DAILY_KEY, subscribe_latency_s=0.2) as daily:
+        room = daily.create_room()
+        events = Events()
+        # As DailyTransport does: no video unless a renderer asks for it.
+        viewer = await join_client(
+            daily,
+            room,
+            handler=events,
+            before=lambda c: c.update_subscription_profiles({"base": {"camera": "unsubscribed"}}),
+        )
+        avatar = await avatar_in(daily, room, subscribe_delay_s=0.1)
+
+        def camera():
+            return viewer.participants()[avatar.id]["media"]["camera"]
+
+        assert camera() == {"state": "off", "subscribed": "unsubscribed", "offReasons": ["user"]}
+        assert await daily.wait_for(lambda: camera()["state"] == "receivable", 5)
+        frames = []
+        viewer.set_video_renderer(avatar.id, lambda *args: frames.append(args), "camera", "RGB")
+        viewer.update_subscriptions({avatar.id: {"media": {"camera": "subscribed"}}})
+        subscribed_at = time.monotonic()
+        assert camera() == {"state": "loading", "subscribed": "subscribed"}
+        assert await daily.wait_for(lambda: bool(frames), 5)
+        assert time.monotonic() - subscribed_at >= 0.19
+        assert camera()["state"] == "playable"
+        assert await daily.wait_for(lambda: events.camera_states(avatar.id)[-1:] == ["playable"], 5)
+        # Off until the camera starts (0.1 s after the avatar joined), then as it loads.
+        assert events.camera_states(avatar.id) == ["off", "receivable", "loading", "playable"]
+
+
+async def test_pipecat_captures_the_avatars_camera(daily):
+    room = daily.create_room()
+    async with Bot(room, video_in_enabled=True) as bot:
+        avatar = await avatar_in(daily, room)
+        await bot.transport.capture_participant_video(avatar.id, framerate=None)
+        assert await daily.wait_for(lambda: len(bot.capture.images) >= 3, 5)
+    image = bot.capture.images[-1]
+    assert (image.user_id, image.format, image.size) == (avatar.id, "RGB", (320, 240))
+    assert len(image.image) == 320 * 240 * 3
+    numbers = [read_video_stamp(i.image).frame for i in bot.capture.images]
+    assert numbers == sorted(set(numbers))
+
+
+async def test_an_avatar_without_a_camera_shows_it_off(daily):
+    room = daily.create_room()
+    viewer = await join_client(daily, room)
+    avatar = await avatar_in(daily, room, camera=False)
+    assert viewer.participants()[avatar.id]["media"]["camera"]["state"] == "off"
+    assert avatar.camera is None
+
+
+async def test_audio_sent_before_the_avatar_subscribes_reaches_no_one(daily):
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = publish_custom_track(daily, bot)
+    avatar = await avatar_in(daily, room, subscribe_delay_s=0.3)
+    early = tone(0.1, 24000, 300.0)
+    source.write_frames(early)
+    assert not avatar.listening
+    assert await daily.wait_for(listening(avatar, bot.id), 5)
+    assert avatar.listening and avatar.received == []
+    late = tone(0.2, 24000, 500.0)
+    source.write_frames(late)
+    assert await daily.wait_for(lambda: late in avatar.received_audio(), 5)
+    assert early not in avatar.received_audio()
+    assert avatar.speech_received_s() == pytest.approx(0.2)
+
+
+async def test_media_arrives_late_and_in_order_under_jitter():
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.08, seed=3
+    ) as daily:
+        room = daily.create_room()
+        bot = await join_client(daily, room)
+        source = publish_custom_track(daily, bot)
+        listener = SimulatedParticipant(daily, room, "Listener")
+        await listener.join()
+        assert await daily.wait_for(listening(listener, bot.id), 5)
+        chunk = 24000 // 50 * 2  # 20 ms
+        audio = np.random.default_rng(5).integers(-20000, 20000, 24000 // 50 * 20, np.int16)
+        audio = audio.tobytes()
+        sent_at = time.monotonic()
+        for i in range(20):  # queued at once: piece i leaves as it plays, 20 ms after i-1
+            source.write_frames(audio[i * chunk : (i + 1) * chunk])
+        assert await daily.wait_for(lambda: len(pieces(listener, bot.id)) == 20, 5)
+    received = pieces(listener, bot.id)
+    assert [r.position for r in received] == [i * chunk // 2 for i in range(20)]
+    delays = [r.at - (sent_at + i * 0.02) for i, r in enumerate(received)]
+    assert min(delays) >= 0.1 - 0.002
+    assert max(delays) - min(delays) > 0.01, "jitter shows"
+    assert [r.at for r in received] == sorted(r.at for r in received)
+    assert audio in listener.heard_audio(bot.id, TRACK)
+
+
+async def test_video_is_delayed_like_audio_and_stays_in_order():
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.05, seed=1
+    ) as daily:
+        room = daily.create_room()
+        user = SimulatedUser(daily, room, "User")
+        await user.join()
+        avatar = await avatar_in(daily, room)
+        user.watch_video(avatar.id)
+        assert await daily.wait_for(lambda: len(user.received_video) >= 8, 5)
+    frames = user.received_video
+    assert min(f.at - f.captured_at for f in frames) >= 0.1 - 0.002
+    assert [f.stamp.frame for f in frames] == sorted({f.stamp.frame for f in frames})
+    assert [f.at for f in frames] == sorted(f.at for f in frames)
+
+
+async def test_a_network_whose_delay_changes_midway_keeps_each_path_in_order():
+    network = Network(delay_s=0.1, jitter_s=0.05, app_message_delay_s=0.05)
+    arrived = []
+    for i in range(3):
+        network.send_media("path", time.monotonic(), arrived.append, i)
+        network.send_message("path", arrived.append, f"message {i}")
+    network.delay_s = network.jitter_s = network.app_message_delay_s = 0.0
+    network.send_media("path", time.monotonic(), arrived.append, 3)
+    network.send_message("path", arrived.append, "message 3")
+    network.send_media("other path", time.monotonic(), arrived.append, "at once")
+    assert arrived == ["at once"]
+    assert await Changes(recheck_s=0.01).wait_for(lambda: network.pending() == 0, 5)
+    assert [a for a in arrived if isinstance(a, int)] == [0, 1, 2, 3]
+    assert [a for a in arrived if str(a).startswith("message")] == [
+        f"message {i}" for i in range(4)
+    ]
+    assert network.pending() == 0
+
+
+async def test_jitter_is_reproducible_with_a_seed():
+    def draws(seed):
+        network = DailySimulation(jitter_s=0.05, seed=seed).network
+        return [network._random.uniform(0, 1) for _ in range(3)]
+
+    assert draws(7) == draws(7) != draws(8)
+
+
+async def test_an_app_message_overtakes_audio_sent_just_before_it():
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.1, app_message_delay_s=0.02
+    ) as daily:
+        room = daily.create_room()
+        bot = await join_client(daily, room)
+        source = publish_custom_track(daily, bot)
+        listener = SimulatedParticipant(daily, room, "Listener")
+        await listener.join()
+        assert await daily.wait_for(listening(listener, bot.id), 5)
+        sent_at = time.monotonic()
+        source.write_frames(tone(0.04, 24000))
+        bot.send_app_message("interrupt", listener.id)
+        assert await daily.wait_for(lambda: listener.app_messages and pieces(listener, bot.id), 5)
+    (message,) = listener.app_messages
+    assert message.message == "interrupt" and message.at - sent_at >= 0.02 - 0.002
+    assert message.at < pieces(listener, bot.id)[0].at
+
+
+async def test_the_avatar_speaks_stale_audio_that_arrives_after_the_interrupt():
+    async with DailySimulation(api_key=DAILY_KEY, network_delay_s=0.15) as daily:
+        room = daily.create_room()
+        bot = await join_client(daily, room)
+        source = publish_custom_track(daily, bot)
+        avatar = await avatar_in(daily, room, playback_delay_s=0.3)
+        user = SimulatedUser(daily, room, "User")
+        await user.join()
+        assert await daily.wait_for(listening(avatar, bot.id), 5)
+        assert await daily.wait_for(listening(user, avatar.id, "microphone"), 5)
+        # Received, not yet spoken when the interrupt arrives: dropped.
+        source.write_frames(tone(0.1, 24000, 300.0))
+        assert await daily.wait_for(lambda: avatar.speech_received_s() > 0, 5)
+        bot.send_app_message("interrupt")
+        assert await daily.wait_for(lambda: len(avatar.interrupts) == 1, 5)
+        # Sent before the interrupt, still on its way when it arrives: spoken.
+        await daily.wait_for(lambda: False, 0.2)
+        stale = time.monotonic()
+        source.write_frames(tone(0.3, 24000, 500.0))
+        bot.send_app_message("interrupt")
+        assert await daily.wait_for(lambda: len(avatar.interrupts) == 2, 5)
+        assert avatar.speech_received_s(after=avatar.interrupts[1]) == 0
+        assert await daily.wait_for(lambda: avatar.speech_received_s(after=stale) >= 0.3, 5)
+        assert await daily.wait_for(lambda: user.heard_speech_s(avatar.id) >= 0.28, 5)
+        await daily.wait_for(lambda: False, 0.3)
+        assert user.heard_speech_s(avatar.id) == pytest.approx(0.3, abs=0.03)
+
+
+def test_can_receive_most_specific_rule_wins():
+    rules = CanReceive(
+        base={"customAudio": False},
+        by_user_id={"bot": {"customAudio": {"bey-custom-track": True}}},
+        by_participant_id={"p-2": {"customAudio": {"*": False}, "audio": False}},
+    )
+    assert not rules.allows("p-1", None, "customAudio", "bey-custom-track")
+    assert rules.allows("p-1", "bot", "customAudio", "bey-custom-track")
+    assert not rules.allows("p-1", "bot", "customAudio", "other")
+    assert not rules.allows("p-2", "bot", "customAudio", "bey-custom-track")
+    assert not rules.allows("p-2", None, "audio", None)
+    assert rules.allows("p-1", None, "audio", None)  # what no rule mentions may be received
+
+
+async def test_can_receive_withholds_a_custom_track_from_one_participant(daily):
+    room = daily.create_room()
+    bot = await join_client(daily, room, token=daily.mint_token(room, user_id="bot"))
+    source = publish_custom_track(daily, bot)
+    withheld = {"canReceive": {"byUserId": {"bot": {"customAudio": {BEY_TRACK: False}}}}}
+    deaf = SimulatedParticipant(
+        daily, room, "Deaf", token=daily.mint_token(room, permissions=withheld)
+    )
+    hearing = SimulatedParticipant(daily, room, "Hearing")
+    viewer = await join_client(
+        daily, room, token=daily.mint_token(room, permissions={"canReceive": {"base": False}})
+    )
+    await deaf.join()
+    await hearing.join()
+    assert await daily.wait_for(listening(hearing, bot.id), 5)
+    audio = tone(0.2, 24000)
+    source.write_frames(audio)
+    assert await daily.wait_for(lambda: audio in hearing.heard_audio(bot.id, TRACK), 5)
+    assert pieces(deaf, bot.id) == []
+    off = {"state": "off", "subscribed": "subscribed", "offReasons": ["receivePermission"]}
+    assert viewer.participants()[bot.id]["media"]["customAudio"][BEY_TRACK] == off
+    assert bot.info(viewer=deaf)["media"]["customAudio"][BEY_TRACK] == off
+    assert bot.info(viewer=hearing)["media"]["customAudio"][BEY_TRACK]["state"] == "playable"
+
+
+async def test_an_owner_changes_permissions_at_runtime_and_a_guest_cannot(daily):
+    room = daily.create_room()
+    user = SimulatedUser(daily, room, "Alice")
+    deny = {user.id: {"permissions": {"canReceive": {"base": False}}}}
+    allow = {user.id: {"permissions": {"canReceive": {"base": True}}}}
+    async with Bot(room, token=daily.mint_token(room, is_owner=True)) as owner:
+        await user.join()
+        owner_id = owner.local_id()
+        assert await daily.wait_for(listening(user, owner_id, "microphone"), 5)
+        assert await owner.transport.update_remote_participants(deny) is None
+        assert not listening(user, owner_id, "microphone")()
+        assert user.permissions.can_receive.base is False
+        owner_member = room.members[owner_id]
+        assert user.track_view(owner_member, "microphone")["offReasons"] == ["receivePermission"]
+
+        def told():
+            return [
+                args[0]["info"]["permissions"]["canReceive"]["base"]
+                for name, args in owner.events
+                if name == "on_participant_updated" and args[0]["id"] == user.id
+            ]
+
+        assert await daily.wait_for(lambda: False in told(), 5)
+        async with Bot(room, token=daily.mint_token(room)) as guest:
+            error = await guest.transport.update_remote_participants(allow)
+            assert error and "not-allowed" in error
+            assert user.permissions.can_receive.base is False
+        admin_token = daily.mint_token(room, permissions={"canAdmin": ["participants"]})
+        async with Bot(room, token=admin_token) as admin:
+            assert await admin.transport.update_remote_participants(allow) is None
+        # Restored: the subscription comes back, after the usual latency.
+        assert await daily.wait_for(listening(user, owner_id, "microphone"), 5)
+        bad = {user.id: {"permissions": {"canSend": ["smell"]}}}
+        assert "invalid-permissions" in await owner.transport.update_remote_participants(bad)
+
+
+async def test_an_owner_only_room_refuses_a_guests_track_unless_its_token_allows_it(daily):
+    room = daily.create_room(owner_only_broadcast=True)
+    listener = SimulatedParticipant(daily, room, "Listener")
+    await listener.join()
+    guest = await join_client(daily, room, token=daily.mint_token(room))
+    allowed = await join_client(
+        daily, room, token=daily.mint_token(room, permissions={"canSend": ["customAudio"]})
+    )
+    owner = await join_client(daily, room, token=daily.mint_token(room, is_owner=True))
+    sources = {c.id: publish_custom_track(daily, c) for c in (guest, allowed, owner)}
+    assert await daily.wait_for(listening(listener, allowed.id), 5)
+    assert await daily.wait_for(listening(listener, owner.id), 5)
+    sounds = {}
+    for i, (client_id, source) in enumerate(sources.items()):
+        sounds[client_id] = tone(0.2, 24000, 300.0 + 100 * i)
+        source.write_frames(sounds[client_id])
+    for client in (allowed, owner):
+        assert await daily.wait_for(
+            lambda c=client: sounds[c.id] in listener.heard_audio(c.id, TRACK), 5
+        )
+    assert pieces(listener, guest.id) == []
+    refused = {"state": "off", "offReasons": ["sendPermission"]}
+    assert guest.participants()["local"]["media"]["customAudio"][BEY_TRACK] == refused
+    assert guest.info(viewer=listener)["media"]["customAudio"][BEY_TRACK]["offReasons"] == [
+        "sendPermission"
+    ]
+    # The listener, a guest without a token, may not send its microphone either.
+    assert listener.info(viewer=owner)["media"]["microphone"]["offReasons"] == ["sendPermission"]
+
+
+async def test_the_rest_stand_in_takes_permissions_and_owner_only_broadcast(daily):
+    headers = {"Authorization": f"Bearer {DAILY_KEY}"}
+    granted = {
+        "canSend": ["customAudio", "microphone"],
+        "canReceive": {"base": {"customAudio": {BEY_TRACK: False}}, "byUserId": {"u": True}},
+        "canAdmin": ["participants"],
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def post(path, body):
+            async with http.post(f"{daily.rest_url}{path}", json=body, headers=headers) as r:
+                return r.status, await r.json()
+
+        status, room = await post(
+            "/rooms", {"name": "stage", "properties": {"owner_only_broadcast": True}}
+        )
+        assert status == 200 and room["config"] == {"owner_only_broadcast": True}
+        assert daily.rooms["stage"].owner_only_broadcast
+        status, body = await post("/rooms", {"properties": {"owner_only_broadcast": "yes"}})
+        assert (status, body["error"]) == (400, "invalid-request-error")
+        status, body = await post(
+            "/meeting-tokens", {"properties": {"room_name": "stage", "permissions": granted}}
+        )
+        assert status == 200
+        assert daily.verify_token(body["token"]).permissions == granted
+        for malformed in (
+            "all",
+            {"canSend": ["smell"]},
+            {"canSend": "audio"},
+            {"canReceive": {"base": "yes"}},
+            {"canReceive": {"sideways": True}},
+            {"canReceive": {"base": {"customAudio": {BEY_TRACK: "no"}}}},
+            {"canAdmin": ["everything"]},
+            {"canFly": True},
+        ):
+            status, body = await post("/meeting-tokens", {"properties": {"permissions": malformed}})
+            assert status == 400, malformed
+            assert body["error"] == "invalid-request-error" and "permissions" in body["info"]
+        helper = DailyRESTHelper(
+            daily_api_key=DAILY_KEY, daily_api_url=daily.rest_url, aiohttp_session=http
+        )
+        token = await helper.get_token(
+            room["url"],
+            params=DailyMeetingTokenParams(
+                properties=DailyMeetingTokenProperties(permissions={"canSend": False})
+            ),
+        )
+        assert daily.verify_token(token).permissions == {"canSend": False}
+    with pytest.raises(ValueError, match="canSend"):
+        daily.mint_token(permissions={"canSend": ["smell"]})
+
+
+async def test_a_user_who_plays_every_track_hears_the_raw_custom_track(daily):
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = publish_custom_track(daily, bot)
+    plain = SimulatedUser(daily, room, "Plain")
+    player = SimulatedUser(daily, room, "Player", plays_custom_tracks=True)
+    await plain.join()
+    await player.join()
+    assert await daily.wait_for(listening(player, bot.id), 5)
+    source.write_frames(tone(0.5, 24000))
+    raw = custom_audio(BEY_TRACK)
+    assert await daily.wait_for(lambda: player.heard_speech_s(bot.id, track=raw) >= 0.45, 5)
+    assert plain.heard_speech_s(bot.id, track=raw) == 0 and pieces(plain, bot.id) == []
+    assert bot.info(viewer=plain)["media"]["customAudio"][BEY_TRACK]["state"] == "receivable"
+
+
+def test_the_realistic_profile_has_its_documented_values():
+    simulation = DailySimulation.realistic()
+    assert (
+        simulation.network_delay_s,
+        simulation.jitter_s,
+        simulation.app_message_delay_s,
+        simulation.subscribe_latency_s,
+        simulation.join_latency_s,
+        simulation.rest_latency_s,
+    ) == (0.08, 0.02, 0.04, 0.3, 1.0, 0.15)
+    avatar = simulation.default_behaviour
+    assert (
+        avatar.join_delay_s,
+        avatar.subscribe_delay_s,
+        avatar.camera_lead_s,
+        avatar.playback_delay_s,
+        avatar.video_fps,
+    ) == (3.0, 1.0, 0.2, 0.08, 25.0)
+    assert AvatarBehaviour.realistic() == avatar
+    assert set(REALISTIC) == {
+        "network_delay_s",
+        "jitter_s",
+        "app_message_delay_s",
+        "subscribe_latency_s",
+        "join_latency_s",
+        "rest_latency_s",
+        "join_delay_s",
+        "subscribe_delay_s",
+        "camera_lead_s",
+        "playback_delay_s",
+        "video_fps",
+    }
+    changed = DailySimulation.realistic(network_delay_s=0.2, subscribe_delay_s=2.0, domain="x")
+    assert (changed.network_delay_s, changed.jitter_s, changed.domain) == (0.2, 0.02, "x")
+    assert changed.default_behaviour.subscribe_delay_s == 2.0
+    # The default world stays fast and kind.
+    fast, avatar = DailySimulation(), AvatarBehaviour()
+    assert (fast.network_delay_s, fast.jitter_s, fast.app_message_delay_s) == (0, 0, 0)
+    assert (avatar.subscribe_delay_s, avatar.camera_lead_s, avatar.camera) == (0, 0, True)
+
+
+def test_settings_from_a_mapping_ignore_unknown_keys_with_a_warning():
+    recorded = {"network_delay_s": 0.12, "subscribe_delay_s": 0.7, "video_size": [64, 48]}
+    with pytest.warns(UserWarning, match="echo_s"):
+        simulation = DailySimulation.from_settings({**recorded, "echo_s": 1.0}, api_key="k")
+    assert simulation.network_delay_s == 0.12 and simulation.subscribe_latency_s == 0.05
+    assert simulation.default_behaviour.subscribe_delay_s == 0.7
+    assert simulation.default_behaviour.video_size == (64, 48)
+    with pytest.warns(UserWarning, match="echo_s"):
+        assert AvatarBehaviour.from_settings({"echo_s": 1}) == AvatarBehaviour()
+
+
 # Layers of the simulation, top (0) to bottom: a module may import only higher numbers.
 LAYERS = {
     "world": 0,
@@ -285,6 +832,8 @@ LAYERS = {
     "rest": 1,
     "room": 2,
     "media": 3,
+    "network": 3,
+    "permissions": 3,
     "tokens": 3,
 }
 

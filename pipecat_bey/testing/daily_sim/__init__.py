@@ -18,35 +18,66 @@ Example::
         transport = DailyTransport(room.url, None, "Bot", DailyParams(...))
         # ... build and run the pipeline; await user.join(); await user.speak_wav(...)
 
+The defaults make a fast, kind world for tests; a harsher one nearer a real
+call is one argument away::
+
+    DailySimulation.realistic()  # network delay and jitter, late avatar, ...
+    DailySimulation(network_delay_s=0.1, jitter_s=0.03, app_message_delay_s=0.02)
+    AvatarBehaviour(subscribe_delay_s=1.0)  # the avatar listens a second after joining
+
+The avatar publishes a camera whose frames carry a stamp (:func:`read_video_stamp`);
+meeting tokens, rooms and ``CallClient.update_remote_participants`` take Daily's
+participant permissions.
+
 The modules form layers, each importing only the ones below it:
 
 - ``world``: ``DailySimulation``, which holds everything and binds the stand-ins;
 - ``call_client``, ``participants``, ``rest``: what joins rooms or serves them;
-- ``room``: rooms, their members and subscriptions;
-- ``media``, ``tokens``: sources, tracks and devices; meeting tokens.
+- ``room``: rooms, their members, subscriptions and what each sees of the others;
+- ``media``, ``network``, ``permissions``, ``tokens``: sources, tracks, video frames and
+  devices; delays between participants; participant permissions; meeting tokens.
 """
 
-from pipecat_bey.testing.daily_sim.media import AudioData
+from pipecat_bey.testing.daily_sim.media import (
+    AudioData,
+    VideoFrame,
+    VideoStamp,
+    read_video_stamp,
+)
 from pipecat_bey.testing.daily_sim.participants import (
+    BEY_TRACK,
+    REALISTIC_AVATAR,
     AvatarBehaviour,
     ReceivedAudio,
     ReceivedMessage,
+    ReceivedVideo,
     SimulatedAvatar,
     SimulatedParticipant,
     SimulatedUser,
 )
-from pipecat_bey.testing.daily_sim.room import JoinError, Room
-from pipecat_bey.testing.daily_sim.world import DailySimulation
+from pipecat_bey.testing.daily_sim.room import CAMERA, MICROPHONE, JoinError, Room, custom_audio
+from pipecat_bey.testing.daily_sim.world import REALISTIC, REALISTIC_WORLD, DailySimulation
 
 __all__ = [
+    "BEY_TRACK",
+    "CAMERA",
+    "MICROPHONE",
+    "REALISTIC",
+    "REALISTIC_AVATAR",
+    "REALISTIC_WORLD",
     "AudioData",
     "AvatarBehaviour",
     "DailySimulation",
     "JoinError",
     "ReceivedAudio",
     "ReceivedMessage",
+    "ReceivedVideo",
     "Room",
     "SimulatedAvatar",
     "SimulatedParticipant",
     "SimulatedUser",
+    "VideoFrame",
+    "VideoStamp",
+    "custom_audio",
+    "read_video_stamp",
 ]

@@ -5,10 +5,12 @@ It sits above the room layer, beside the participants and the REST endpoints.
 the simulation installs subclasses already bound to it (:meth:`CallClient.bound_to`
 with a :class:`CallHost`, :meth:`Daily.bound_to` with its ``Devices``).
 
-Like daily-python, event callbacks and renderer audio reach the event handler
-from a thread of the simulation's own, never from the asyncio loop, and
-completions are plain callables. Calls an ordinary voice-bot session does not
-make raise ``NotImplementedError`` naming themselves.
+Like daily-python, event callbacks, renderer audio and renderer video reach the
+application from a thread of the simulation's own, never from the asyncio loop,
+and completions are plain callables. Remote participants are shown as this
+client sees them: a track's state depends on its own subscriptions and
+permissions. Calls an ordinary voice-bot session does not make raise
+``NotImplementedError`` naming themselves.
 """
 
 import asyncio
@@ -22,10 +24,21 @@ from pipecat_bey.testing.daily_sim.media import (
     CustomAudioTrack,
     Devices,
     Resampler,
+    SyntheticCamera,
+    VideoFrame,
+    VideoStamp,
     VirtualMicrophoneDevice,
     VirtualSpeakerDevice,
+    frame_size,
 )
-from pipecat_bey.testing.daily_sim.room import MICROPHONE, JoinError, Member, Room, custom_audio
+from pipecat_bey.testing.daily_sim.room import (
+    CAMERA,
+    MICROPHONE,
+    JoinError,
+    Member,
+    Room,
+    custom_audio,
+)
 from pipecat_bey.testing.daily_sim.tokens import TokenError
 
 Completion = Callable[..., None] | None
@@ -116,6 +129,7 @@ class CallClient(Member):
         super().__init__("Guest")
         self._handler = event_handler
         self._renderers: dict[tuple[str, str], _Renderer] = {}
+        self._video_renderers: dict[tuple[str, str], tuple[Callable[..., None], str]] = {}
         self._inputs: dict[str, Any] = {}
         self._custom_sources: dict[str, CustomAudioSource] = {}
 
@@ -224,7 +238,7 @@ class CallClient(Member):
         if self.room:
             for member in self.room.participants():
                 if member is not self:
-                    result[member.id] = member.info()
+                    result[member.id] = member.info(viewer=self)
         return result
 
     def participant_counts(self) -> dict[str, int]:
@@ -326,7 +340,7 @@ class CallClient(Member):
     def add_custom_video_track(
         self, track_name: str, video_track: Any, completion: Completion = None
     ) -> None:
-        """Accept a custom video track (video is not simulated).
+        """Accept a custom video track (a bot's own video is not simulated).
 
         Args:
             track_name: Its name.
@@ -399,14 +413,66 @@ class CallClient(Member):
             callback, sample_rate, callback_interval_ms
         )
 
-    def set_video_renderer(self, participant_id: str, callback: Any, **kwargs: Any) -> None:
-        """Accept a video renderer (no video is simulated, so it is never called).
+    def set_video_renderer(
+        self,
+        participant_id: str,
+        callback: Callable[..., None],
+        video_source: str = "camera",
+        color_format: str = "RGBA",
+    ) -> None:
+        """Receive a participant's video as ``callback(participant_id, VideoFrame, source)``.
+
+        Frames come while this client's subscription to the track has taken effect
+        (its state ``"playable"``), from the simulation's callback thread. Only
+        cameras are simulated (the avatar's); other sources never send frames.
 
         Args:
             participant_id: Whose video.
             callback: The renderer.
-            **kwargs: Accepted for compatibility.
+            video_source: ``"camera"`` (``"screenVideo"`` and custom video are accepted
+                and stay dark).
+            color_format: ``"RGBA"`` (Daily's default), ``"RGB"`` (pipecat's),
+                ``"BGRA"``, ``"ARGB"``, ``"ABGR"`` or ``"I420"``.
+
+        Raises:
+            ValueError: If the color format is not simulated.
         """
+        frame_size(4, 4, color_format)  # refuses a format that is not simulated
+        key = video_source
+        if video_source not in (CAMERA, "screenVideo"):
+            key = f"customVideo:{video_source}"
+        self._video_renderers[(participant_id, key)] = (callback, color_format)
+
+    def update_remote_participants(
+        self, remote_participants: dict[str, Any], completion: Completion = None
+    ) -> None:
+        """Change remote participants' permissions (``{participant_id: {"permissions": ...}}``).
+
+        As in Daily, only a meeting owner or a participant whose ``canAdmin``
+        includes ``"participants"`` may; others get an error in the completion.
+        Changes take effect for media at once.
+
+        Args:
+            remote_participants: Updates by participant id.
+            completion: Called with an error or ``None``.
+
+        Raises:
+            NotImplementedError: For updates other than ``permissions`` (not simulated).
+        """
+        updates = {}
+        for participant_id, settings in remote_participants.items():
+            other = set(settings) - {"permissions"}
+            if other:
+                raise NotImplementedError(
+                    f"the simulated CallClient does not support update_remote_participants"
+                    f" with {sorted(other)}"
+                )
+            if "permissions" in settings:
+                updates[participant_id] = settings["permissions"]
+        if self.room is None:
+            self._complete(completion, "not in a call")
+            return
+        self._complete(completion, self.room.update_permissions(self, updates))
 
     def send_app_message(
         self, message: Any, participant_id: str | None = None, completion: Completion = None
@@ -425,15 +491,37 @@ class CallClient(Member):
 
     # Member hooks: Daily's events.
     def on_participant_joined(self, member: Member) -> None:  # noqa: D102
-        self._event("on_participant_joined", member.info())
+        self._event("on_participant_joined", member.info(viewer=self))
 
     def on_participant_left(self, member: Member, reason: str) -> None:  # noqa: D102
         for key in [k for k in self._renderers if k[0] == member.id]:
             del self._renderers[key]
-        self._event("on_participant_left", member.info(), reason)
+        for key in [k for k in self._video_renderers if k[0] == member.id]:
+            del self._video_renderers[key]
+        self._event("on_participant_left", member.info(viewer=self), reason)
 
     def on_participant_updated(self, member: Member) -> None:  # noqa: D102
-        self._event("on_participant_updated", member.info())
+        self._event("on_participant_updated", member.info(viewer=self))
+
+    def wants_video(self, publisher_id: str, track: str) -> bool:  # noqa: D102
+        return (publisher_id, track) in self._video_renderers
+
+    def on_video(  # noqa: D102
+        self,
+        publisher: Member,
+        track: str,
+        camera: SyntheticCamera,
+        stamp: VideoStamp,
+        captured_at: float,
+    ) -> None:
+        renderer = self._video_renderers.get((publisher.id, track))
+        if renderer is None:
+            return
+        callback, color_format = renderer
+        frame = VideoFrame(
+            camera.width, camera.height, color_format, int(captured_at * 1_000_000), stamp
+        )
+        self.host.dispatch(callback, publisher.id, frame, track.split(":")[-1])
 
     def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
         self._event("on_app_message", message, sender.id)

@@ -14,14 +14,23 @@ and sample-exact, so what was written before an app message reaches them first.
 With ``auto_silence`` the track carries silence between writes; it is not
 generated sample by sample but shown to receivers as a jump of the track
 position, which they fill with zeros.
+
+Video is synthetic: a :class:`SyntheticCamera` ticks at its frame rate on the
+loop and hands each frame on as a number; a receiver's :class:`VideoFrame`
+builds its pixels only when its ``buffer`` is read, from one image shared by
+every camera of that size and color format, with a 16-byte stamp
+(:func:`read_video_stamp`) in front. A camera that nobody watches costs a timer
+tick per frame and nothing else.
 """
 
 import asyncio
+import functools
 import itertools
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import soxr
@@ -117,6 +126,26 @@ class CustomAudioSource:
         assert self._loop is not None
         return self._loop.time() + (monotonic_time - time.monotonic())
 
+    def played_position(self, at: float | None = None) -> int:
+        """The track position playing out at a time, in samples (silence counted).
+
+        It matches the ``position`` receivers are given with the audio: the sample
+        of the track that plays at that moment.
+
+        Args:
+            at: Monotonic time (None: now).
+
+        Returns:
+            The position.
+        """
+        at = time.monotonic() if at is None else at
+        if not self._clock:
+            return 0
+        if at >= self._clock:
+            silence = (at - self._clock) * self.sample_rate if self.auto_silence else 0
+            return self._position + int(silence)
+        return max(self._position - round((self._clock - at) * self.sample_rate), 0)
+
 
 def _off_loop(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the caller is on another thread than the loop."""
@@ -178,7 +207,7 @@ class CustomVideoSource:
         self.width, self.height, self.color_format = width, height, color_format
 
     def write_frame(self, frame: bytes) -> None:
-        """Accept a frame (video is not simulated).
+        """Accept a frame (a bot's own video is not simulated; only the avatar's camera is).
 
         Args:
             frame: The frame.
@@ -196,6 +225,230 @@ class CustomVideoTrack:
         """
         self.source = video_source
         self.id = f"sim-video-track-{next(_track_ids)}"
+
+
+# The stamp at the start of every simulated video frame: frame number, then the
+# publisher's audio playout position in samples, both unsigned 64-bit little-endian.
+VIDEO_STAMP = struct.Struct("<QQ")
+
+# Color formats a renderer may ask for, with bytes per pixel (I420: 8-bit luma plus
+# quarter-size chroma planes). Daily's renderer default is RGBA; pipecat asks for RGB.
+COLOR_FORMATS = {"RGB": 3, "RGBA": 4, "BGRA": 4, "ARGB": 4, "ABGR": 4, "I420": 0}
+
+# The synthetic picture: one flat color (what it is does not matter, the stamp does).
+_COLOR = {"R": 40, "G": 110, "B": 170, "A": 255}
+
+
+class VideoStamp(NamedTuple):
+    """What a simulated video frame says about itself.
+
+    Parameters:
+        frame: Its number on its track, from 0 when the camera started publishing.
+        audio_position: The publisher's microphone track position playing out when
+            the frame was captured, in samples at the microphone's rate (lip sync:
+            the frame shows the mouth for this sample).
+    """
+
+    frame: int
+    audio_position: int
+
+
+def read_video_stamp(buffer: bytes | bytearray | memoryview) -> VideoStamp:
+    """Read the stamp at the start of a simulated video frame's buffer.
+
+    The first 16 bytes are the frame number and the audio position, each an
+    unsigned 64-bit little-endian integer.
+
+    Args:
+        buffer: The frame's buffer (at least 16 bytes).
+
+    Returns:
+        The stamp.
+    """
+    frame, audio_position = VIDEO_STAMP.unpack_from(buffer, 0)
+    return VideoStamp(frame, audio_position)
+
+
+def frame_size(width: int, height: int, color_format: str) -> int:
+    """Bytes in one frame.
+
+    Args:
+        width: Width in pixels.
+        height: Height in pixels.
+        color_format: One of :data:`COLOR_FORMATS`.
+
+    Returns:
+        The size.
+
+    Raises:
+        ValueError: If the color format is not simulated.
+    """
+    if color_format not in COLOR_FORMATS:
+        raise ValueError(
+            f"color format {color_format!r} is not simulated; use one of {list(COLOR_FORMATS)}"
+        )
+    if color_format == "I420":
+        return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
+    return width * height * COLOR_FORMATS[color_format]
+
+
+@functools.lru_cache(maxsize=32)
+def _picture(width: int, height: int, color_format: str) -> bytes:
+    """One flat picture per size and format, shared by every camera (built once)."""
+    if color_format == "I420":
+        # BT.601 of the flat color, rounded: luma, then the two chroma planes.
+        r, g, b = _COLOR["R"], _COLOR["G"], _COLOR["B"]
+        y = round(16 + (65.7 * r + 129.1 * g + 25.1 * b) / 256)
+        u = round(128 + (-37.9 * r - 74.5 * g + 112.4 * b) / 256)
+        v = round(128 + (112.4 * r - 94.1 * g - 18.3 * b) / 256)
+        chroma = ((width + 1) // 2) * ((height + 1) // 2)
+        return bytes([y]) * (width * height) + bytes([u]) * chroma + bytes([v]) * chroma
+    pixel = bytes(_COLOR[c] for c in color_format)
+    return pixel * (width * height)
+
+
+class VideoFrame:
+    """A received video frame, shaped like daily-python's ``VideoFrame``.
+
+    ``buffer`` is built on first read (stamp, then the shared picture), so frames
+    that no one looks at cost no pixels.
+
+    Attributes:
+        width: Width in pixels.
+        height: Height in pixels.
+        color_format: Its color format.
+        timestamp_us: When it was captured, in microseconds of the monotonic clock.
+        stamp: Its stamp, also found in the first 16 bytes of ``buffer``.
+    """
+
+    __slots__ = ("_buffer", "color_format", "height", "stamp", "timestamp_us", "width")
+
+    def __init__(
+        self, width: int, height: int, color_format: str, timestamp_us: int, stamp: VideoStamp
+    ) -> None:
+        """Create the frame.
+
+        Args:
+            width: Width in pixels.
+            height: Height in pixels.
+            color_format: One of :data:`COLOR_FORMATS`.
+            timestamp_us: Capture time, microseconds.
+            stamp: Its stamp.
+        """
+        self.width = width
+        self.height = height
+        self.color_format = color_format
+        self.timestamp_us = timestamp_us
+        self.stamp = stamp
+        self._buffer: bytes | None = None
+
+    @property
+    def buffer(self) -> bytes:
+        """The pixels, starting with the 16-byte stamp."""
+        if self._buffer is None:
+            picture = _picture(self.width, self.height, self.color_format)
+            stamp = VIDEO_STAMP.pack(*self.stamp)
+            # One allocation of the frame: the stamp, then the picture after it.
+            self._buffer = b"".join((stamp, memoryview(picture)[len(stamp) :]))
+        return self._buffer
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoFrame({self.width}x{self.height} {self.color_format}, frame={self.stamp.frame},"
+            f" audio_position={self.stamp.audio_position})"
+        )
+
+
+# Where a published camera's frames go: ``sink(camera, stamp, captured_at)``.
+VideoSink = Callable[["SyntheticCamera", VideoStamp, float], None]
+
+
+class SyntheticCamera:
+    """A camera track's source: frames at a steady rate, numbered and stamped.
+
+    While its ``sink`` is set (the room layer sets it while the camera is
+    published), it ticks on the loop every ``1 / fps`` seconds, on a schedule
+    that does not drift; a tick that comes late skips the frames it missed, as a
+    camera does. Each tick hands the sink a :class:`VideoStamp` and the capture
+    time; receivers make :class:`VideoFrame` objects in the color format they
+    asked for.
+
+    Attributes:
+        width: Frame width.
+        height: Frame height.
+        fps: Frames per second.
+        frames_sent: Frames handed to the sink so far.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        audio_position: Callable[[float], int] | None = None,
+    ) -> None:
+        """Create the camera (it ticks once published).
+
+        Args:
+            width: Frame width (at least 4).
+            height: Frame height (at least 4).
+            fps: Frames per second.
+            audio_position: The publisher's audio playout position at a monotonic
+                time, for the stamp (None: 0).
+
+        Raises:
+            ValueError: If the size or rate cannot carry a stamp.
+        """
+        if width < 4 or height < 4 or fps <= 0:
+            raise ValueError("a simulated camera needs at least 4x4 pixels and a positive rate")
+        self.width, self.height, self.fps = width, height, fps
+        self.frames_sent = 0
+        self._audio_position = audio_position
+        self._sink: VideoSink | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._started_at = 0.0
+        self._next_frame = 0
+
+    @property
+    def sink(self) -> VideoSink | None:
+        """Where frames go; setting it starts the camera, clearing it stops it."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: VideoSink | None) -> None:
+        self._sink = sink
+        if sink is None:
+            self.stop()
+        elif self._timer is None:
+            self._started_at = time.monotonic()
+            self._next_frame = 0
+            self._tick()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._sink = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        sink = self._sink
+        if sink is None:
+            return
+        now = time.monotonic()
+        period = 1.0 / self.fps
+        # Frames whose time has passed while the loop was busy are skipped, not sent late.
+        due = int((now - self._started_at) / period + 1e-6)
+        number = max(self._next_frame, due)
+        self._next_frame = number + 1
+        position = self._audio_position(now) if self._audio_position is not None else 0
+        self.frames_sent += 1
+        sink(self, VideoStamp(number, position), now)
+        if self._sink is not None:
+            loop = asyncio.get_running_loop()
+            wait = self._started_at + self._next_frame * period - time.monotonic()
+            self._timer = loop.call_later(max(wait, 0.0), self._tick)
 
 
 class VirtualSpeakerDevice:

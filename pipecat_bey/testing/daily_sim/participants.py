@@ -4,23 +4,33 @@ It sits above the room layer, beside the call client and the REST endpoints. A
 participant is given a :class:`ParticipantHost` (the simulation, seen only as
 what runs its tasks and hears of changes), never looks one up, and measures
 what it received: seconds of speech heard, when sound last arrived, what the
-avatar was sent.
+avatar was sent. Every time it records is the time something *arrived*, after
+the simulated network's delay.
 """
 
 import asyncio
+import dataclasses
 import time
 import uuid
+import warnings
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from loguru import logger
 
 from pipecat_bey.testing.audio import read_wav, speech_segments, to_mono
-from pipecat_bey.testing.daily_sim.media import CustomAudioSource, Resampler
+from pipecat_bey.testing.daily_sim.media import (
+    CustomAudioSource,
+    Resampler,
+    SyntheticCamera,
+    VideoStamp,
+)
 from pipecat_bey.testing.daily_sim.room import (
+    CAMERA,
     MICROPHONE,
     Changes,
     JoinError,
@@ -76,6 +86,25 @@ class ReceivedAudio:
 
 
 @dataclass(frozen=True)
+class ReceivedVideo:
+    """One video frame a participant received (its stamp; no pixels are kept).
+
+    Parameters:
+        at: Monotonic time it arrived.
+        publisher_id: Who sent it.
+        track: Track key (``"camera"``).
+        captured_at: Monotonic time it was captured at the sender.
+        stamp: Its frame number and the sender's audio playout position.
+    """
+
+    at: float
+    publisher_id: str
+    track: str
+    captured_at: float
+    stamp: VideoStamp
+
+
+@dataclass(frozen=True)
 class ReceivedMessage:
     """An app message a participant received.
 
@@ -99,6 +128,8 @@ class SimulatedParticipant(Member):
     Attributes:
         world: The simulation it runs in.
         received: Every piece of audio it received, in order of arrival.
+        received_video: Every video frame it received from the tracks it watches
+            (:meth:`watch_video`), in order of arrival.
         app_messages: Every app message it received.
         removed_reason: Why it was removed from the room, if it was (``"ejected"``...).
     """
@@ -127,7 +158,9 @@ class SimulatedParticipant(Member):
         self.token = token
         self.sample_rate = sample_rate
         self.received: list[ReceivedAudio] = []
+        self.received_video: list[ReceivedVideo] = []
         self.app_messages: list[ReceivedMessage] = []
+        self._watching: set[tuple[str, str]] = set()
         self.left_at: float | None = None
         self.removed_reason: str | None = None
         self._mic = CustomAudioSource(sample_rate, 1, auto_silence=True)
@@ -238,6 +271,18 @@ class SimulatedParticipant(Member):
             return "not in the room"
         return self.room.send_app_message(self, message, to)
 
+    def watch_video(self, publisher_id: str, track: str = CAMERA) -> None:
+        """Record the stamps of a participant's video frames in :attr:`received_video`.
+
+        Frames arrive while the subscription to the track has taken effect, through
+        the network like audio, so their arrival can be set against the audio's.
+
+        Args:
+            publisher_id: Whose video.
+            track: The track key.
+        """
+        self._watching.add((publisher_id, track))
+
     def heard_audio(self, publisher_id: str, track: str = MICROPHONE) -> bytes:
         """Everything received from one track, silence between pieces filled in.
 
@@ -326,11 +371,13 @@ class SimulatedParticipant(Member):
         self.world.notify()
 
     # Member hooks.
-    def refresh_subscriptions(self) -> None:  # noqa: D102
-        super().refresh_subscriptions()
+    def refresh_subscriptions(self, *, report: bool = True) -> None:  # noqa: D102
+        super().refresh_subscriptions(report=report)
+        # Media starts arriving one network delay after the subscription took effect.
+        delay = self.room.host.network.delay_s if self.room is not None else 0.0
         for key, active in self._active_from.items():
             if active is not None and key not in self._first_active:
-                self._first_active[key] = active
+                self._first_active[key] = active + delay
 
     def on_audio(  # noqa: D102
         self,
@@ -350,10 +397,29 @@ class SimulatedParticipant(Member):
         self.app_messages.append(ReceivedMessage(time.monotonic(), sender.id, message))
         self._notify()
 
+    def wants_video(self, publisher_id: str, track: str) -> bool:  # noqa: D102
+        return (publisher_id, track) in self._watching
+
+    def on_video(  # noqa: D102
+        self,
+        publisher: Member,
+        track: str,
+        camera: SyntheticCamera,
+        stamp: VideoStamp,
+        captured_at: float,
+    ) -> None:
+        self.received_video.append(
+            ReceivedVideo(time.monotonic(), publisher.id, track, captured_at, stamp)
+        )
+        self._notify()
+
     def on_participant_joined(self, member: Member) -> None:  # noqa: D102
         self._notify()
 
     def on_participant_left(self, member: Member, reason: str) -> None:  # noqa: D102
+        self._notify()
+
+    def on_participant_updated(self, member: Member) -> None:  # noqa: D102
         self._notify()
 
     def on_removed(self, reason: str) -> None:  # noqa: D102
@@ -381,21 +447,92 @@ def _assemble(pieces: list[ReceivedAudio], subscribed_at: float | None) -> bytes
 
 
 class SimulatedUser(SimulatedParticipant):
-    """A person in the room: speaks into its microphone and hears the others."""
+    """A person in the room: speaks into its microphone and hears the others.
+
+    Like a browser on Daily Prebuilt, it plays participants' microphones and not
+    their custom audio tracks, unless ``plays_custom_tracks``: then it is a custom
+    client that subscribes to and plays every audio track it receives, and a test
+    can measure whether it heard a bot's raw speech, e.g.
+    ``user.heard_speech_s(bot_id, track=custom_audio("bey-custom-track"))``.
+
+    Attributes:
+        plays_custom_tracks: Whether it subscribes to custom audio tracks too.
+    """
+
+    def __init__(
+        self,
+        world: ParticipantHost,
+        room: Room,
+        user_name: str,
+        *,
+        token: str | None = None,
+        sample_rate: int = 16000,
+        plays_custom_tracks: bool = False,
+    ) -> None:
+        """Create the user (not yet in the room).
+
+        Args:
+            world: The simulation it runs in.
+            room: The room it joins.
+            user_name: Its name (a token's name wins).
+            token: Its meeting token, if any.
+            sample_rate: Rate of its microphone.
+            plays_custom_tracks: Subscribe to and record custom audio tracks too.
+        """
+        super().__init__(world, room, user_name, token=token, sample_rate=sample_rate)
+        self.plays_custom_tracks = plays_custom_tracks
+        if not plays_custom_tracks:
+            self.update_profiles({"base": {"customAudio": "unsubscribed"}})
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """A setting's value, as the type of the field's default."""
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float) or default is None:
+        return None if value is None else float(value)
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in value)
+    return value
 
 
 @dataclass
 class AvatarBehaviour:
     """How simulated avatars behave, failure modes included.
 
+    The defaults keep tests fast and are not measurements: delays of zero, or
+    short, where reality is slower. :meth:`realistic` gives values nearer a real
+    call (see :data:`REALISTIC_AVATAR` for each value's source), and
+    :meth:`from_settings` builds one from a mapping, such as recorded timings.
+
     Parameters:
-        join_delay_s: Seconds from the session starting to the avatar joining.
+        join_delay_s: Seconds from the session starting to the avatar joining
+            (default: short, for tests).
         never_join: The avatar never comes.
         leave_after_s: The avatar leaves this long after joining (once).
         rejoin_after_s: After leaving by itself, it rejoins this long after, and stays.
         second_avatar: Two avatars join for one session.
-        playback_delay_s: Time from receiving audio to speaking it (rendering).
-        sample_rate: Rate of the avatar's microphone.
+        playback_delay_s: Time from receiving audio to speaking it (rendering; a guess).
+        sample_rate: Rate of the avatar's microphone (the reference: the earlier
+            integration worked at 24 kHz).
+        subscribe_delay_s: Seconds from joining to subscribing to ``bey-custom-track``;
+            audio sent before then reaches no one (default: at once, for tests; the
+            reference: nothing tells the sender when it has subscribed).
+        camera: Whether it publishes a camera track, as the real avatar does (the
+            reference); synthetic frames, cheap to make.
+        camera_lead_s: How long before it listens its camera already plays. The
+            avatar renders its face from the audio it receives, so its camera
+            starting is the one sign a bot can see that it listens (a guess,
+            following the LiveKit integration, which waits for the avatar's video
+            before sending audio). 0 (the default) starts the camera as it
+            subscribes; a lead is the harsher case where the face shows first, and
+            a bot must cover it with a margin.
+        video_size: Camera frame ``(width, height)`` (small, to stay cheap; the real
+            avatar's size is not known here).
+        video_fps: Camera frames per second (the reference: 25 fps, one frame per
+            40 ms chunk of audio).
     """
 
     join_delay_s: float = 1.0
@@ -405,22 +542,92 @@ class AvatarBehaviour:
     second_avatar: bool = False
     playback_delay_s: float = 0.08
     sample_rate: int = 24000
+    subscribe_delay_s: float = 0.0
+    camera: bool = True
+    camera_lead_s: float = 0.0
+    video_size: tuple[int, int] = (320, 240)
+    video_fps: float = 25.0
+
+    @classmethod
+    def realistic(cls, **overrides: Any) -> "AvatarBehaviour":
+        """An avatar with the timings of :data:`REALISTIC_AVATAR`.
+
+        Args:
+            **overrides: Fields to set otherwise.
+
+        Returns:
+            The behaviour.
+        """
+        return cls(**{**REALISTIC_AVATAR, **overrides})
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, known_elsewhere: Collection[str] = ()
+    ) -> "AvatarBehaviour":
+        """A behaviour from a mapping of field names to values (e.g. recorded timings).
+
+        Fields it does not name keep their defaults; values are converted to the
+        fields' types. Keys that are no field are ignored with a warning.
+
+        Args:
+            settings: ``{field name: value}``.
+            known_elsewhere: Keys to ignore without a warning (settings of the world).
+
+        Returns:
+            The behaviour.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        defaults = cls()
+        values = {}
+        for key, value in settings.items():
+            if key in fields:
+                values[key] = _coerce(getattr(defaults, key), value)
+            elif key not in known_elsewhere:
+                warnings.warn(f"unknown avatar setting {key!r} ignored", stacklevel=2)
+        return cls(**values)
+
+
+# Timings of a real avatar, as far as they are known; each is a guess, for the
+# harsher plausible case, unless a source is given.
+REALISTIC_AVATAR: Mapping[str, Any] = MappingProxyType(
+    {
+        # A guess: Beyond Presence starts a render worker and connects it to Daily
+        # after the session is created; "a few seconds".
+        "join_delay_s": 3.0,
+        # A guess: the avatar subscribes to the bot's track about a second after it
+        # joins; the reference notes that nothing tells the sender when it has.
+        "subscribe_delay_s": 1.0,
+        # A guess: the avatar shows its face a little before it listens.
+        "camera_lead_s": 0.2,
+        # A guess: lip-sync rendering holds the audio for a couple of video frames.
+        "playback_delay_s": 0.08,
+        # The reference: the earlier integration cut audio in 40 ms chunks, one
+        # 25 fps video frame each.
+        "video_fps": 25.0,
+    }
+)
 
 
 class SimulatedAvatar(SimulatedParticipant):
     """The Beyond Presence avatar as it behaves in a Daily room.
 
-    It joins with the session's meeting token, subscribes to ``bey-custom-track``
-    (and nothing else), records every sample it receives, speaks what it
-    received on its microphone after a short rendering delay, drops what it has
-    not yet spoken on the ``"interrupt"`` app message, and leaves when ejected or
-    when its token expires.
+    It joins with the session's meeting token, publishes a camera (synthetic
+    frames stamped with its audio playout position, see
+    :func:`~pipecat_bey.testing.daily_sim.media.read_video_stamp`), subscribes
+    to ``bey-custom-track`` (and nothing else) once ``subscribe_delay_s`` has
+    passed, records every sample it receives, and speaks each piece it receives
+    ``playback_delay_s`` after it arrived, on its microphone. On the
+    ``"interrupt"`` app message it drops what it has received and not yet
+    spoken *when the message arrives*; audio that arrives after the message,
+    even if it was sent before it, is spoken. It leaves when ejected or when its
+    token expires.
 
     Attributes:
         behaviour: How it behaves.
         session_id: The Beyond Presence session it belongs to.
         joined_times: Monotonic time of each of its joins.
-        interrupts: Monotonic time of each ``"interrupt"`` app message it received.
+        interrupts: Monotonic time each ``"interrupt"`` app message arrived.
+        camera: Its camera while it publishes one.
     """
 
     def __init__(
@@ -446,8 +653,12 @@ class SimulatedAvatar(SimulatedParticipant):
         self.session_id = session_id
         self.joined_times: list[float] = []
         self.interrupts: list[float] = []
-        self._pending: deque[bytes] = deque()
+        self.spoken: list[tuple[float, bytes]] = []
+        """``(monotonic time, pcm)`` of each piece it spoke, at its own rate."""
+        self.camera: SyntheticCamera | None = None
+        self._pending: deque[tuple[float, bytes]] = deque()  # (when to speak it, audio)
         self._playback_resampler: Resampler | None = None
+        self._generation = 0  # which join the delayed steps belong to
 
     @property
     def received_chunks(self) -> list[tuple[float, bytes]]:
@@ -504,6 +715,12 @@ class SimulatedAvatar(SimulatedParticipant):
         """When it first joined (monotonic), if it has."""
         return self.joined_times[0] if self.joined_times else None
 
+    @property
+    def listening(self) -> bool:
+        """Whether it has subscribed to ``bey-custom-track`` since it last joined."""
+        # It subscribes by profile, to whoever publishes the track: any id will do.
+        return self.in_room and self.subscription("*", _BEY_TRACK_KEY) == "subscribed"
+
     async def run(self, extra_delay_s: float = 0.0) -> None:
         """Join after the configured delay and follow the behaviour's script.
 
@@ -513,17 +730,24 @@ class SimulatedAvatar(SimulatedParticipant):
         if self.behaviour.never_join:
             return
         await asyncio.sleep(self.behaviour.join_delay_s + extra_delay_s)
+        loop = asyncio.get_running_loop()
         while True:
+            # Until it subscribes, it receives nothing: not even what Daily would
+            # subscribe it to automatically.
+            self._profiles.clear()
+            self._participant_settings.clear()
+            self.update_profiles({"base": "unsubscribed"})
             try:
                 await self.join()
             except JoinError as e:
                 logger.warning(f"simulated avatar could not join: {e}")
                 return
             self.joined_times.append(time.monotonic())
-            # Only the bot's speech matters to it, on the track it is sent on.
-            self.update_profiles(
-                {"base": {"microphone": "unsubscribed", "customAudio": {BEY_TRACK: "subscribed"}}}
-            )
+            self._generation += 1
+            self._after(loop, self.behaviour.subscribe_delay_s, self._listen)
+            if self.behaviour.camera:
+                camera_at = self.behaviour.subscribe_delay_s - self.behaviour.camera_lead_s
+                self._after(loop, max(camera_at, 0.0), self._start_camera)
             playback = self.world.spawn(self._play_back(), f"avatar-playback-{self.id}")
             try:
                 # It leaves by itself once at most: after a rejoin it stays.
@@ -534,23 +758,74 @@ class SimulatedAvatar(SimulatedParticipant):
                 await self.leave()
             finally:
                 playback.cancel()
+                self._pending.clear()
+                self.camera = None
             if self.behaviour.rejoin_after_s is None or self.removed_reason:
                 return
             await asyncio.sleep(self.behaviour.rejoin_after_s)
 
+    def _after(
+        self, loop: asyncio.AbstractEventLoop, delay_s: float, step: Callable[[], None]
+    ) -> None:
+        """Take a step of this join now or later (not if it has left by then)."""
+        generation = self._generation
+
+        def take() -> None:
+            if self.in_room and self._generation == generation:
+                step()
+
+        if delay_s > 0:
+            loop.call_later(delay_s, take)
+        else:
+            take()
+
+    def _listen(self) -> None:
+        # Only the bot's speech matters to it, on the track it is sent on.
+        self.update_profiles({"base": {"customAudio": {BEY_TRACK: "subscribed"}}})
+
+    def _start_camera(self) -> None:
+        width, height = self.behaviour.video_size
+        self.camera = SyntheticCamera(
+            width, height, self.behaviour.video_fps, audio_position=self._audio_position
+        )
+        self.set_publishing(CAMERA, self.camera)
+
+    def _audio_position(self, at: float) -> int:
+        return self._mic.played_position(at)
+
     async def _play_back(self) -> None:
-        """Speak what arrives, after the rendering delay, on the microphone."""
+        """Speak each piece received once its rendering delay has passed."""
         loop = asyncio.get_running_loop()
         while True:
             await self.wait_for(lambda: bool(self._pending), timeout=float("inf"))
-            await asyncio.sleep(self.behaviour.playback_delay_s)
-            while self._pending:
-                audio = self._pending.popleft()
-                written: asyncio.Future[int] = loop.create_future()
-                self._mic.write_frames(
-                    audio, completion=lambda n, f=written: f.done() or f.set_result(n)
-                )
-                await written
+            due, audio = self._pending[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                # An interrupt may empty the queue meanwhile: look at it again after.
+                await asyncio.sleep(wait)
+                continue
+            self._pending.popleft()
+            self.spoken.append((time.monotonic(), audio))
+            written: asyncio.Future[int] = loop.create_future()
+            self._mic.write_frames(
+                audio, completion=lambda n, f=written: f.done() or f.set_result(n)
+            )
+            await written
+
+    def spoke_s(self, after: float | None = None) -> float:
+        """Seconds of speech the avatar spoke (started speaking after ``after``, if given).
+
+        After a barge-in, ``spoke_s(after=avatar.interrupts[0])`` is the stale speech
+        it spoke: what was still on its way when ``"interrupt"`` arrived.
+
+        Args:
+            after: A monotonic time.
+
+        Returns:
+            Seconds of audio it put on its microphone.
+        """
+        pieces = [pcm for at, pcm in self.spoken if after is None or at > after]
+        return sum(len(pcm) for pcm in pieces) / 2 / self.sample_rate
 
     async def _stream_microphone(self) -> None:
         # The avatar's microphone carries its speech only (auto silence fills the rest).
@@ -572,10 +847,13 @@ class SimulatedAvatar(SimulatedParticipant):
         ):
             self._playback_resampler = Resampler(source.sample_rate, self.sample_rate)
         if any(pcm):
-            self._pending.append(self._playback_resampler(pcm))
+            due = time.monotonic() + self.behaviour.playback_delay_s
+            self._pending.append((due, self._playback_resampler(pcm)))
 
     def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
         super().on_app_message(message, sender)
         if message == "interrupt":
+            # What has arrived and not been spoken is dropped; what is still on its
+            # way (sent before the message, arriving after it) will be spoken.
             self.interrupts.append(time.monotonic())
             self._pending.clear()

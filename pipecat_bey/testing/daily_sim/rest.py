@@ -6,6 +6,10 @@ serves whatever :class:`RestHost` it is given (the simulation's rooms and tokens
 ``POST /v1/rooms/{name}/eject``, with Bearer auth and Daily's error shape
 (``{"error": ..., "info": ...}``). pipecat's ``DailyRESTHelper`` works against it
 through ``daily_api_url``.
+
+Meeting tokens take ``properties.permissions`` (``canSend``, ``canReceive``,
+``canAdmin``, ``hasPresence``) and rooms ``properties.owner_only_broadcast``;
+malformed ones are refused with a 400 ``invalid-request-error``.
 """
 
 import asyncio
@@ -16,6 +20,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from pipecat_bey.testing.daily_sim import permissions
 from pipecat_bey.testing.daily_sim.room import Room
 
 _BOOL_PROPERTIES = ("is_owner", "eject_at_token_exp")
@@ -51,12 +56,15 @@ class RestHost(Protocol):
         """
         ...
 
-    def create_room(self, name: str | None = None, *, private: bool = False) -> Room:
+    def create_room(
+        self, name: str | None = None, *, private: bool = False, owner_only_broadcast: bool = False
+    ) -> Room:
         """Create a room.
 
         Args:
             name: Its name (None: a fresh one).
             private: Whether joining needs a meeting token.
+            owner_only_broadcast: Whether only owners may send media by default.
 
         Returns:
             The room.
@@ -140,6 +148,11 @@ class DailyRESTServer:
                 return _error(400, "invalid-request-error", f"{name} must be a number")
             if name in _STRING_PROPERTIES and not isinstance(value, str):
                 return _error(400, "invalid-request-error", f"{name} must be a string")
+        if "permissions" in properties:
+            try:
+                permissions.parse(properties["permissions"])
+            except permissions.PermissionsError as e:
+                return _error(400, "invalid-request-error", str(e))
         room_name = properties.get("room_name")
         if room_name is not None and room_name not in self._host.rooms:
             return _error(400, "invalid-request-error", f"room_name {room_name} does not exist")
@@ -155,7 +168,17 @@ class DailyRESTServer:
         name = body.get("name")
         if name is not None and name in self._host.rooms:
             return _error(400, "invalid-request-error", f"a room named {name} already exists")
-        room = self._host.create_room(name, private=body.get("privacy", "public") == "private")
+        properties = body.get("properties", {})
+        if not isinstance(properties, dict):
+            return _error(400, "invalid-request-error", "properties must be an object")
+        owner_only = properties.get("owner_only_broadcast", False)
+        if not isinstance(owner_only, bool):
+            return _error(400, "invalid-request-error", "owner_only_broadcast must be a boolean")
+        room = self._host.create_room(
+            name,
+            private=body.get("privacy", "public") == "private",
+            owner_only_broadcast=owner_only,
+        )
         return web.json_response(room.info())
 
     async def _get_room(self, request: web.Request) -> web.Response:

@@ -2,7 +2,8 @@
 
 A token minted by the simulation carries its properties the way Daily's do
 (``r`` room, ``u`` user name, ``ud`` user id, ``o`` owner, ``exp``, ``ejt``
-eject at expiry, ``eje`` eject after seconds in the call), signed with the
+eject at expiry, ``eje`` eject after seconds in the call, ``p`` permissions, the
+last claim name a guess), signed with the
 simulation's own secret, so its rooms can tell a token they issued from a forged
 or foreign one.
 """
@@ -25,6 +26,7 @@ CLAIMS = {
     "nbf": "nbf",
     "eject_at_token_exp": "ejt",
     "eject_after_elapsed": "eje",
+    "permissions": "p",
 }
 
 
@@ -44,6 +46,7 @@ class TokenClaims:
     nbf: float | None = None
     eject_at_token_exp: bool = False
     eject_after_elapsed: float | None = None
+    permissions: dict[str, Any] | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -104,4 +107,5 @@ def verify(token: str, secret: bytes) -> TokenClaims:
         nbf=claims.get("nbf"),
         eject_at_token_exp=bool(claims.get("ejt", False)),
         eject_after_elapsed=claims.get("eje"),
+        permissions=claims.get("p"),
     )

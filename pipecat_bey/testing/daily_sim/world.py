@@ -4,6 +4,11 @@
 layer below what that layer needs (rooms a ``RoomHost``, participants a
 ``ParticipantHost``, the REST endpoints a ``RestHost``) and, while active,
 installs in ``pipecat.transports.daily.transport`` stand-ins bound to itself.
+
+Its timings default to a fast, kind world for tests. :data:`REALISTIC` is a
+named set of values nearer a real call (``DailySimulation.realistic()``), and
+:meth:`DailySimulation.from_settings` builds a world from any such mapping,
+recorded timings for instance.
 """
 
 import asyncio
@@ -12,8 +17,8 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from types import TracebackType
+from collections.abc import Callable, Coroutine, Mapping
+from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +29,13 @@ from pipecat_bey.models import CreatePipecatSessionRequest
 from pipecat_bey.testing.bey_emulator import BeyEmulator
 from pipecat_bey.testing.daily_sim import media, tokens
 from pipecat_bey.testing.daily_sim.call_client import CallClient, Daily
-from pipecat_bey.testing.daily_sim.participants import AvatarBehaviour, SimulatedAvatar
+from pipecat_bey.testing.daily_sim.network import Network
+from pipecat_bey.testing.daily_sim.participants import (
+    REALISTIC_AVATAR,
+    AvatarBehaviour,
+    SimulatedAvatar,
+)
+from pipecat_bey.testing.daily_sim.permissions import parse as parse_permissions
 from pipecat_bey.testing.daily_sim.rest import DailyRESTServer
 from pipecat_bey.testing.daily_sim.room import Changes, Room
 
@@ -43,6 +54,41 @@ _PATCHED_NAMES = (
 # events, errors) that never notify it, so they are also re-checked this often.
 _RECHECK_S = 0.25
 
+# The world's timing settings: what ``from_settings`` reads (seconds, all of them).
+WORLD_SETTINGS = (
+    "subscribe_latency_s",
+    "join_latency_s",
+    "rest_latency_s",
+    "network_delay_s",
+    "jitter_s",
+    "app_message_delay_s",
+)
+
+# Timings of the world nearer a real call. No measurement is behind them yet: each is
+# a guess for a decent connection, leaning to the harsher side, and a recording of
+# real timings can replace them through ``DailySimulation.from_settings``.
+REALISTIC_WORLD: Mapping[str, float] = MappingProxyType(
+    {
+        # A guess: one way through Daily's SFU on a decent connection, Opus packets
+        # and the receiver's jitter buffer included.
+        "network_delay_s": 0.08,
+        # A guess: the spread of that delay from one packet to the next.
+        "jitter_s": 0.02,
+        # A guess: app messages go on a lighter path than media (the reference: they
+        # can arrive before audio written just before them).
+        "app_message_delay_s": 0.04,
+        # A guess: the SFU sets up a consumer in a few round trips.
+        "subscribe_latency_s": 0.3,
+        # A guess: daily-python's join connects to signalling and then to the SFU.
+        "join_latency_s": 1.0,
+        # A guess: an HTTPS round trip to api.daily.co.
+        "rest_latency_s": 0.15,
+    }
+)
+
+# The world and the avatar together: ``DailySimulation.realistic()``'s values.
+REALISTIC: Mapping[str, Any] = MappingProxyType({**REALISTIC_WORLD, **REALISTIC_AVATAR})
+
 
 class DailySimulation:
     """An offline Daily: rooms, REST endpoints, and the real DailyTransport running in them.
@@ -52,11 +98,24 @@ class DailySimulation:
     transport changes. On exit the real classes are restored. One simulation
     can be active at a time.
 
+    The network between participants delays media by ``network_delay_s`` plus up
+    to ``jitter_s`` (in order on each track, as a jitter buffer hands it on) and
+    app messages by ``app_message_delay_s``, on their own path, so a message can
+    overtake audio sent just before it. Everything a participant records is
+    timed by its arrival.
+
+    The defaults are a fast, kind world for tests, not measurements: no network
+    delay, instant joins and REST answers, a 50 ms subscription. For a harsher
+    world use :meth:`realistic` (each value's source is given at
+    :data:`REALISTIC_WORLD` and :data:`REALISTIC_AVATAR`) or :meth:`from_settings`.
+
     Attributes:
         domain: The Daily domain of room URLs.
         subscribe_latency_s: How long a subscription takes to start delivering media.
         join_latency_s: How long a ``CallClient.join`` takes to complete.
         rest_latency_s: How long each REST request takes to be answered.
+        network: What carries media and app messages (delays, jitter, seed).
+        default_behaviour: How avatars behave when ``attach_bey`` is given no behaviour.
         rooms: The rooms, by name.
         avatars: Every avatar sent into a room, in order of creation.
         devices: What daily-python keeps process-wide (tracks, speakers).
@@ -72,6 +131,11 @@ class DailySimulation:
         subscribe_latency_s: float = 0.05,
         join_latency_s: float = 0.0,
         rest_latency_s: float = 0.0,
+        network_delay_s: float = 0.0,
+        jitter_s: float = 0.0,
+        app_message_delay_s: float = 0.0,
+        seed: int | None = 0,
+        default_behaviour: AvatarBehaviour | None = None,
     ) -> None:
         """Create the simulation (active once entered).
 
@@ -81,11 +145,23 @@ class DailySimulation:
             subscribe_latency_s: Time for a new subscription to start delivering media.
             join_latency_s: Time a ``CallClient.join`` takes to complete.
             rest_latency_s: Time each REST request takes to be answered.
+            network_delay_s: One-way delay of audio and video.
+            jitter_s: Extra media delay, uniform in ``[0, jitter_s]`` for each piece.
+            app_message_delay_s: One-way delay of app messages.
+            seed: Seed of the jitter (None: different each run).
+            default_behaviour: How avatars behave when ``attach_bey`` is given none.
         """
         self.domain = domain
         self.subscribe_latency_s = subscribe_latency_s
         self.join_latency_s = join_latency_s
         self.rest_latency_s = rest_latency_s
+        self.network = Network(
+            delay_s=network_delay_s,
+            jitter_s=jitter_s,
+            app_message_delay_s=app_message_delay_s,
+            seed=seed,
+        )
+        self.default_behaviour = default_behaviour or AvatarBehaviour()
         self.rooms: dict[str, Room] = {}
         self.avatars: list[SimulatedAvatar] = []
         self.devices = media.Devices()
@@ -114,6 +190,75 @@ class DailySimulation:
     def __repr__(self) -> str:
         return f"DailySimulation(domain={self.domain!r}, rooms={list(self.rooms)})"
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], **kwargs: Any) -> "DailySimulation":
+        """A simulation whose timings come from a mapping (recorded timings, a profile).
+
+        Keys of :data:`WORLD_SETTINGS` set the world; keys naming
+        :class:`AvatarBehaviour` fields set ``default_behaviour``; other keys are
+        ignored with a warning.
+
+        Args:
+            settings: ``{setting name: value}``, seconds for the timings.
+            **kwargs: Other arguments of the constructor (``api_key``...); they win
+                over ``settings``.
+
+        Returns:
+            The simulation (not started).
+        """
+        world = {k: float(v) for k, v in settings.items() if k in WORLD_SETTINGS}
+        if "default_behaviour" not in kwargs:
+            kwargs["default_behaviour"] = AvatarBehaviour.from_settings(
+                {k: v for k, v in settings.items() if k not in WORLD_SETTINGS},
+                known_elsewhere=WORLD_SETTINGS,
+            )
+        return cls(**{**world, **kwargs})
+
+    @classmethod
+    def realistic(cls, **overrides: Any) -> "DailySimulation":
+        """A simulation with the timings of :data:`REALISTIC`, world and avatar.
+
+        Args:
+            **overrides: Settings to change (``network_delay_s=0.2``,
+                ``subscribe_delay_s=2.0``) or other constructor arguments.
+
+        Returns:
+            The simulation (not started).
+        """
+        avatar_fields = set(AvatarBehaviour.__dataclass_fields__)
+        known = set(WORLD_SETTINGS) | avatar_fields
+        settings = {**REALISTIC, **{k: v for k, v in overrides.items() if k in known}}
+        kwargs = {k: v for k, v in overrides.items() if k not in known}
+        return cls.from_settings(settings, **kwargs)
+
+    # The network's settings; they may be changed while the simulation runs.
+    @property
+    def network_delay_s(self) -> float:
+        """One-way delay of audio and video."""
+        return self.network.delay_s
+
+    @network_delay_s.setter
+    def network_delay_s(self, value: float) -> None:
+        self.network.delay_s = value
+
+    @property
+    def jitter_s(self) -> float:
+        """Maximum extra delay of a piece of media."""
+        return self.network.jitter_s
+
+    @jitter_s.setter
+    def jitter_s(self, value: float) -> None:
+        self.network.jitter_s = value
+
+    @property
+    def app_message_delay_s(self) -> float:
+        """One-way delay of app messages."""
+        return self.network.app_message_delay_s
+
+    @app_message_delay_s.setter
+    def app_message_delay_s(self, value: float) -> None:
+        self.network.app_message_delay_s = value
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio loop the simulation runs on."""
@@ -138,6 +283,7 @@ class DailySimulation:
         if isinstance(installed, type) and issubclass(installed, CallClient):
             raise RuntimeError("another DailySimulation is already active")
         self._loop = asyncio.get_running_loop()
+        self.network.bind(self._loop)
         await self._rest.start()
         self._callback_thread = threading.Thread(
             target=self._run_callbacks, name="daily-sim-callbacks", daemon=True
@@ -157,6 +303,7 @@ class DailySimulation:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for room in self.rooms.values():
             room.close()
+        self.network.close()
         for name, value in self._saved.items():
             setattr(transport_module, name, value)
         self._saved.clear()
@@ -233,12 +380,17 @@ class DailySimulation:
         return task
 
     # Rooms and tokens.
-    def create_room(self, name: str | None = None, *, private: bool = False) -> Room:
+    def create_room(
+        self, name: str | None = None, *, private: bool = False, owner_only_broadcast: bool = False
+    ) -> Room:
         """Create a room.
 
         Args:
             name: Its name (default: a fresh one).
             private: Whether joining needs a meeting token.
+            owner_only_broadcast: Whether only owners may send media (Daily's room
+                property): a non-owner sends nothing, custom tracks included, unless
+                its token's ``permissions.canSend`` says otherwise.
 
         Returns:
             The room.
@@ -246,7 +398,7 @@ class DailySimulation:
         name = name or f"room-{next(self._room_names)}"
         if name in self.rooms:
             raise ValueError(f"a room named {name!r} exists already")
-        room = Room(self, name, private=private)
+        room = Room(self, name, private=private, owner_only_broadcast=owner_only_broadcast)
         self.rooms[name] = room
         return room
 
@@ -286,6 +438,7 @@ class DailySimulation:
         ttl_s: float | None = None,
         eject_at_token_exp: bool = False,
         eject_after_elapsed: float | None = None,
+        permissions: Mapping[str, Any] | None = None,
     ) -> str:
         """Mint a meeting token, as ``POST /meeting-tokens`` does.
 
@@ -298,10 +451,17 @@ class DailySimulation:
             ttl_s: Expiry as seconds from now (instead of ``exp``).
             eject_at_token_exp: Whether the bearer is ejected at expiry.
             eject_after_elapsed: Seconds in the call after which the bearer is ejected.
+            permissions: Daily ``permissions`` (``canSend``, ``canReceive``, ``canAdmin``).
 
         Returns:
             The token.
+
+        Raises:
+            ValueError: If the permissions are not of Daily's shape.
         """
+        if permissions is not None:
+            parse_permissions(permissions)  # a token carries only what Daily would accept
+            permissions = dict(permissions)
         if ttl_s is not None:
             exp = time.time() + ttl_s
         return self.mint_token_properties(
@@ -313,6 +473,7 @@ class DailySimulation:
                 "exp": exp,
                 "eject_at_token_exp": eject_at_token_exp,
                 "eject_after_elapsed": eject_after_elapsed,
+                "permissions": permissions,
             }
         )
 
@@ -344,9 +505,10 @@ class DailySimulation:
 
         Args:
             emulator: The local Beyond Presence API.
-            behaviour: How the avatars behave (join delay, failures).
+            behaviour: How the avatars behave (join delay, failures; None: the
+                simulation's ``default_behaviour``).
         """
-        behaviour = behaviour or AvatarBehaviour()
+        behaviour = behaviour or self.default_behaviour
 
         def on_session(request: Any, session: Any) -> None:
             if not isinstance(request, CreatePipecatSessionRequest):
