@@ -54,7 +54,9 @@ class AvatarLifecycle:
         room: BotRoom,
         callbacks: AvatarCallbacks,
         *,
+        track: str,
         join_timeout_s: float,
+        video_timeout_s: float,
         ready_delay_s: float,
         eject_timeout_s: float,
         create_task: TaskFactory,
@@ -66,8 +68,13 @@ class AvatarLifecycle:
             avatar: The avatar's session record.
             room: The bot's room.
             callbacks: Told of what happens.
+            track: The custom audio track the avatar listens to; it is kept
+                from everyone else in the room.
             join_timeout_s: From start, how long the avatar may take to join.
-            ready_delay_s: From its join, time the avatar takes to subscribe.
+            video_timeout_s: From its join, how long to wait for the avatar's
+                camera before sending it speech anyway.
+            ready_delay_s: From its camera coming on, the margin before its
+                speech flows (the avatar may subscribe a little after).
             eject_timeout_s: How long ejecting it at the end may take.
             create_task: Creates a named task (the service's ``create_task``).
             cancel_task: Cancels one (the service's ``cancel_task``).
@@ -75,7 +82,9 @@ class AvatarLifecycle:
         self._avatar = avatar
         self._room = room
         self._callbacks = callbacks
+        self._track = track
         self._join_timeout_s = join_timeout_s
+        self._video_timeout_s = video_timeout_s
         self._ready_delay_s = ready_delay_s
         self._eject_timeout_s = eject_timeout_s
         self._create_task = create_task
@@ -83,8 +92,13 @@ class AvatarLifecycle:
         self._tasks: dict[str, asyncio.Task] = {}
         self._ending = False
         self._gave_up = False
+        self._camera_on = asyncio.Event()
+        self._track_refused = False
+        self.camera_on_at: float | None = None
+        """``time.monotonic()`` when the avatar's camera was last seen coming on."""
         room.on_events(
             participant_joined=self._on_participant_joined,
+            participant_updated=self._on_participant_updated,
             participant_left=self._on_participant_left,
         )
 
@@ -95,8 +109,8 @@ class AvatarLifecycle:
 
     def start(self) -> None:
         """Start the session and the join watchdog, in the background."""
-        self._spawn(self._start_session(), "start_session")
-        self._spawn(self._join_watchdog(), "join_watchdog")
+        self.spawn(self._start_session(), "start_session")
+        self.spawn(self._join_watchdog(), "join_watchdog")
 
     def fail(self, message: str, error: BeyError) -> None:
         """Give up on the avatar (the service could not set up, say).
@@ -105,7 +119,7 @@ class AvatarLifecycle:
             message: What happened.
             error: The error to report.
         """
-        self._spawn(self._lost(message, error), "lost")
+        self.spawn(self._lost(message, error), "lost")
 
     async def stop_timers(self) -> None:
         """From the end on, no timer may change where speech goes."""
@@ -118,7 +132,18 @@ class AvatarLifecycle:
         await self._cancel(*self._tasks)
         await self._avatar.eject(self._eject_timeout_s)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        """Run a task of the avatar's, replacing (and cancelling) one of the same name.
+
+        Every such task is cancelled at the end.
+
+        Args:
+            coroutine: What to run.
+            name: Its name, unique among the avatar's tasks.
+        """
+        previous = self._tasks.pop(name, None)
+        if previous is not None and not previous.done():
+            previous.cancel()
         self._tasks[name] = self._create_task(coroutine, f"bey_{name}")
 
     async def _cancel(self, *names: str) -> None:
@@ -153,20 +178,58 @@ class AvatarLifecycle:
         if self._ending:
             return
         arrival = self._avatar.arrived(participant)
-        if arrival is Arrival.DUPLICATE:
+        if arrival is Arrival.OTHER:
+            await self._keep_track_from(participant)
+        elif arrival is Arrival.DUPLICATE:
             logger.warning("a second avatar joined the room; ejecting it")
             await self._avatar.eject_participant(str(participant["id"]))
-        elif arrival is Arrival.AVATAR:
+        else:
             participant_id = str(participant["id"])
             # Its microphone is the bot's own speech coming back: keep it from STT and VAD.
             await self._room.ignore_microphone_of(participant_id)
             logger.info(f"the avatar joined the room ({participant_id})")
+            self._camera_on.clear()
+            self._note_camera(participant)
             await self._callbacks.on_avatar_joined(participant)
             await self._cancel("avatar_ready")
-            self._spawn(self._avatar_ready(), "avatar_ready")
+            self.spawn(self._avatar_ready(), "avatar_ready")
+
+    async def _keep_track_from(self, participant: Participant) -> None:
+        """One voice: whoever is not the avatar must not hear the bot's raw speech."""
+        if self._track_refused:
+            return  # refused once, refused again: say it once, not per participant
+        error = await self._room.keep_track_from(str(participant["id"]), self._track)
+        if error:
+            self._track_refused = True
+            logger.warning(
+                f"could not keep {self._track} from the other participants ({error}), so a "
+                "client that plays every track may hear the bot's raw voice as well as the "
+                "avatar; mint the bot's meeting token with is_owner=True (as pipecat's runner "
+                "does) or with permissions canAdmin=['participants']"
+            )
+
+    async def _on_participant_updated(self, participant: Participant) -> None:
+        if self._avatar.participant_id == str(participant.get("id")):
+            self._note_camera(participant)
+
+    def _note_camera(self, participant: Participant) -> None:
+        # Published is enough: the bot need not receive the avatar's video to know
+        # it renders ("receivable" while the bot is not subscribed, as by default).
+        camera = (participant.get("media") or {}).get("camera") or {}
+        if camera.get("state") not in (None, "off", "blocked") and not self._camera_on.is_set():
+            self.camera_on_at = time.monotonic()
+            self._camera_on.set()
 
     async def _avatar_ready(self) -> None:
-        # Give the avatar time to subscribe to the track before its speech flows.
+        # The avatar renders, and so listens, once its camera is on; a margin covers
+        # a subscription that lags behind it.
+        try:
+            await asyncio.wait_for(self._camera_on.wait(), self._video_timeout_s)
+        except TimeoutError:
+            logger.warning(
+                f"the avatar's camera did not come on within {self._video_timeout_s:g} s of its "
+                "joining (avatar_video_timeout_s); sending it speech anyway"
+            )
         await asyncio.sleep(self._ready_delay_s)
         if not self._ending and self._avatar.participant_id is not None:
             self._gave_up = False

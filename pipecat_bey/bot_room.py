@@ -59,6 +59,15 @@ def add_output_destination(transport: DailyTransport, destination: str) -> None:
         destinations.append(destination)
 
 
+def _forward(
+    callback: Callable[[Participant], Awaitable[None]],
+) -> Callable[[DailyTransport, Any], Awaitable[None]]:
+    async def handler(transport: DailyTransport, participant: Any) -> None:
+        await callback(participant)
+
+    return handler
+
+
 class BotRoom:
     """The bot's side of the room: its tracks, its microphone, the room's events."""
 
@@ -97,13 +106,16 @@ class BotRoom:
         *,
         joined: Callable[[], Awaitable[None]] | None = None,
         participant_joined: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_updated: Callable[[Participant], Awaitable[None]] | None = None,
         participant_left: Callable[[Participant, str], Awaitable[None]] | None = None,
     ) -> None:
-        """Be told when the bot joins, and when participants join and leave.
+        """Be told when the bot joins, and when participants join, change and leave.
 
         Args:
             joined: Called once the bot is in the room.
             participant_joined: Called with each participant that joins.
+            participant_updated: Called with a participant whose state changed
+                (a track becoming playable, say).
             participant_left: Called with each participant that leaves, and why.
         """
         if joined is not None:
@@ -113,12 +125,12 @@ class BotRoom:
                 await joined()
 
             self._transport.add_event_handler("on_joined", on_joined)
-        if participant_joined is not None:
-
-            async def on_participant_joined(transport: DailyTransport, participant: Any) -> None:
-                await participant_joined(participant)
-
-            self._transport.add_event_handler("on_participant_joined", on_participant_joined)
+        for event, callback in (
+            ("on_participant_joined", participant_joined),
+            ("on_participant_updated", participant_updated),
+        ):
+            if callback is not None:
+                self._transport.add_event_handler(event, _forward(callback))
         if participant_left is not None:
 
             async def on_participant_left(
@@ -152,6 +164,27 @@ class BotRoom:
         )
         if error:
             logger.warning(f"could not unsubscribe from the avatar's microphone: {error}")
+
+    async def keep_track_from(self, participant_id: str, track: str) -> str | None:
+        """Withhold one of the bot's custom audio tracks from a participant.
+
+        Daily's ``canReceive`` permission, set at runtime: it needs the bot to be
+        a meeting owner (or to have ``canAdmin`` for participants).
+
+        Args:
+            participant_id: Who must not receive it (the user).
+            track: The custom audio track's name.
+
+        Returns:
+            Daily's error, or None once it is withheld.
+        """
+        bot_id = self._transport.participants().get("local", {}).get("id")
+        if not bot_id:
+            return "the bot is not in the room"
+        permissions = {"canReceive": {"byParticipantId": {bot_id: {"customAudio": {track: False}}}}}
+        return await self._transport.update_remote_participants(
+            {participant_id: {"permissions": permissions}}
+        )
 
     @staticmethod
     def message_frame(message: Any, participant_id: str) -> Frame:

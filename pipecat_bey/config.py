@@ -107,9 +107,26 @@ class BeyParams(BaseModel):
     Parameters:
         avatar_join_timeout_s: Seconds from pipeline start for the avatar to join
             the room before the service gives up on it (error, event, fallback).
-        avatar_ready_delay_s: Seconds between the avatar joining and the service
-            sending it audio, the time the avatar takes to subscribe to the track.
-            Audio written before it has subscribed would be heard by no one.
+        avatar_video_timeout_s: Seconds from the avatar joining for its camera to
+            come on. The avatar listens once it renders, so its speech is held
+            until its camera is on; past this the speech goes to it anyway, with a
+            warning. (A guess: its renderer starting takes well under this.)
+        avatar_ready_delay_s: Seconds between the avatar's camera coming on and
+            the service sending it audio: a margin for the avatar's subscription
+            to the track taking effect after its face shows (the SFU's set-up,
+            and a face that may show a little before it listens). Audio written
+            before the avatar has subscribed would be heard by no one. The
+            default covers the simulation's realistic profile (0.2 s lead plus
+            0.3 s of set-up, both guesses); ``pipecat-bey check`` measures it.
+        interrupt_repeats: After a barge-in, ``"interrupt"`` is sent again this
+            many times, ``interrupt_repeat_interval_s`` apart, while no new speech
+            went to the avatar. Speech sent just before the barge-in may still be
+            in flight (Opus, the SFU, a jitter buffer) when the first message,
+            which travels on its own path, arrives; the repeats drop it. 0 sends
+            it once.
+        interrupt_repeat_interval_s: Seconds between those repeats. Together they
+            cover an in-flight delay (network plus jitter) of
+            ``interrupt_repeats * interrupt_repeat_interval_s``.
         fallback_to_bot_voice: Whether the bot speaks in its own voice (its Daily
             microphone) when the avatar cannot start or leaves, so the user still
             hears it.
@@ -124,7 +141,10 @@ class BeyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
 
     avatar_join_timeout_s: float = Field(default=30.0, gt=0)
-    avatar_ready_delay_s: float = Field(default=0.3, ge=0)
+    avatar_video_timeout_s: float = Field(default=10.0, gt=0)
+    avatar_ready_delay_s: float = Field(default=0.5, ge=0)
+    interrupt_repeats: int = Field(default=3, ge=0, le=50)
+    interrupt_repeat_interval_s: float = Field(default=0.1, gt=0)
     fallback_to_bot_voice: bool = True
     max_held_audio_s: float = Field(default=30.0, gt=0)
     avatar_token_ttl_s: float = Field(default=3600.0, ge=60)

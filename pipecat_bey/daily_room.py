@@ -162,7 +162,12 @@ class DailyRoomAPI:
         """
         params = DailyMeetingTokenParams(
             properties=DailyMeetingTokenProperties(
-                user_id=identity.user_id, user_name=identity.user_name
+                user_id=identity.user_id,
+                user_name=identity.user_name,
+                # What the avatar publishes: its camera and its voice. A token's
+                # permissions come before the room's, so this holds in a room with
+                # owner_only_broadcast too, without making the avatar an owner.
+                permissions={"canSend": ["video", "audio"]},
             )
         )
         try:

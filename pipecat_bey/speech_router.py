@@ -139,6 +139,7 @@ class SpeechRouter:
         self._microphone_speaking = False
         self._episode_dropped_s = 0.0
         self._muted_noticed = False
+        self._to_avatar_since_interrupt = False
         self.dropped_s = 0.0
         """Seconds of held speech dropped so far, for want of room."""
 
@@ -151,6 +152,14 @@ class SpeechRouter:
     def held_s(self) -> float:
         """Seconds of speech held now."""
         return self._held_s
+
+    @property
+    def spoke_since_interrupt(self) -> bool:
+        """Whether audio went to the avatar since the last interruption.
+
+        Until it does, repeating ``"interrupt"`` can only drop stale speech.
+        """
+        return self._to_avatar_since_interrupt
 
     @property
     def microphone_on(self) -> bool:
@@ -212,6 +221,7 @@ class SpeechRouter:
         self._held_s = 0.0
         self._partial = b""
         self._episode_dropped_s = 0.0
+        self._to_avatar_since_interrupt = False
         destination = self._track if self._route is Route.AVATAR else None
         return Interruption(destination=destination, dropped_held_s=dropped)
 
@@ -246,6 +256,8 @@ class SpeechRouter:
         if self._route is Route.AVATAR:
             frame.transport_destination = self._track
             routing.frames.append(frame)
+            if isinstance(frame, OutputAudioRawFrame):
+                self._to_avatar_since_interrupt = True
         elif self._route is Route.BOT_VOICE:
             routing.frames.append(frame)
         elif self._route is Route.HOLDING:

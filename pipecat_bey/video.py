@@ -30,6 +30,7 @@ from pipecat.frames.frames import (
     StartFrame,
     TTSStartedFrame,
 )
+from pipecat.pipeline.capabilities import BotCapabilities
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
@@ -146,7 +147,9 @@ class BeyVideoService(AIService):
                 on_avatar_left=lambda p, r: self._call_event_handler("on_avatar_left", p, r),
                 on_avatar_lost=self._on_avatar_lost,
             ),
+            track=BEY_AUDIO_TRACK,
             join_timeout_s=self._params.avatar_join_timeout_s,
+            video_timeout_s=self._params.avatar_video_timeout_s,
             ready_delay_s=self._params.avatar_ready_delay_s,
             eject_timeout_s=self._params.eject_timeout_s,
             create_task=self.create_task,
@@ -173,6 +176,15 @@ class BeyVideoService(AIService):
     def avatar_participant_id(self) -> str | None:
         """The avatar's Daily participant id while it is in the room."""
         return self._avatar.participant_id
+
+    @property
+    def bot_capabilities(self) -> BotCapabilities:
+        """What the avatar adds to the bot: video out, for RTVI clients' ``bot-ready``.
+
+        pipecat derives a worker's capabilities from its transports only, so
+        pass this on: ``PipelineWorker(..., capabilities=avatar.bot_capabilities)``.
+        """
+        return BotCapabilities(video_out=True)
 
     @property
     def dropped_speech_s(self) -> float:
@@ -300,9 +312,23 @@ class BeyVideoService(AIService):
             if self._avatar.participant_id and downstream:
                 # Urgent (system) frames skip the audio queue: the message goes out
                 # right after the track's queue was cleared.
-                await self.push_frame(
-                    self._room.message_frame(INTERRUPT_MESSAGE, self._avatar.participant_id)
-                )
+                await self._send_interrupt()
+                self._lifecycle.spawn(self._repeat_interrupt(), "repeat_interrupt")
+
+    async def _send_interrupt(self) -> None:
+        if self._avatar.participant_id:
+            await self.push_frame(
+                self._room.message_frame(INTERRUPT_MESSAGE, self._avatar.participant_id)
+            )
+
+    async def _repeat_interrupt(self) -> None:
+        """Drop the stale speech that was still in flight when "interrupt" arrived."""
+        for _ in range(self._params.interrupt_repeats):
+            await asyncio.sleep(self._params.interrupt_repeat_interval_s)
+            async with self._route_lock:
+                if self._router.spoke_since_interrupt:
+                    return  # new speech is on its way: a repeat would cut it
+                await self._send_interrupt()
 
     async def _on_joined(self) -> None:
         async with self._route_lock:
