@@ -12,8 +12,10 @@ pacing, clearing on interruption); pipecat 1.14 creates one per name in
 ``DailyParams.audio_out_destinations`` when the output starts, but offers no
 public way to add a name once the transport is built, and the service is built
 after it. So the name is appended to the transport's params before the
-pipeline starts (:func:`add_output_destination`). ``tests/test_bot_room.py``
-proves this still makes a working track, and fails loudly if pipecat changes it.
+pipeline starts (:func:`add_output_destination`), and the end silence, sent per
+destination, is shared between them (:func:`share_end_silence`).
+``tests/test_bot_room.py`` proves this still makes a working track, and fails
+loudly if pipecat changes it.
 """
 
 from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +70,24 @@ def _forward(
     return handler
 
 
+def share_end_silence(transport: DailyTransport) -> None:
+    """Keep a bot's ending as short with the avatar's track as without it.
+
+    On ``EndFrame`` the output transport sends ``audio_out_end_silence_secs`` of
+    silence on each destination, one after the other, so the avatar's track
+    doubles the time a bot takes to end after its last word (4 s by default).
+    Unless the bot set the value itself, each destination gets half of it (at
+    least 1 s: the setting is whole seconds), which still lets the avatar speak
+    its last words before it is ejected.
+
+    Args:
+        transport: The bot's transport.
+    """
+    params = _params(transport)
+    if "audio_out_end_silence_secs" not in params.model_fields_set:
+        params.audio_out_end_silence_secs = max(1, params.audio_out_end_silence_secs // 2)
+
+
 class BotRoom:
     """The bot's side of the room: its tracks, its microphone, the room's events."""
 
@@ -88,6 +108,7 @@ class BotRoom:
             )
         self._transport = transport
         add_output_destination(transport, track)
+        share_end_silence(transport)
         self.output_channels: int = _params(transport).audio_out_channels
         self._joined = False
         self._microphone_on: bool | None = None  # as the join left it: unknown
