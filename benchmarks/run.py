@@ -22,7 +22,6 @@ import aiohttp
 import numpy as np
 from loguru import logger
 from pipecat.frames.frames import (
-    EndFrame,
     Frame,
     OutputAudioRawFrame,
     TTSAudioRawFrame,
@@ -32,23 +31,20 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
-from pipecat.workers.runner import WorkerRunner
+from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey import (
     BEY_AUDIO_TRACK,
     BeyClient,
     BeyParams,
-    BeyVideoService,
     CreatePipecatSessionRequest,
 )
 from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
-from pipecat_bey.testing import AvatarBehaviour, BeyEmulator, DailySimulation
+from pipecat_bey.testing import AvatarBehaviour, BotRun, DailySimulation, OfflineWorld
 from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar
 from pipecat_bey.testing.daily_sim.room import custom_audio
 from pipecat_bey.video import DEFAULT_AVATAR_ID
 
-BEY_KEY, DAILY_KEY = "bench-bey-key", "bench-daily-key"
 BEY_TRACK_KEY = custom_audio(BEY_AUDIO_TRACK)  # the avatar's subscription to the bot's track
 ROWS: list[tuple[str, str, str]] = []
 FRAMES_PER_S = 50  # TTS frames of 20 ms
@@ -74,46 +70,45 @@ class PassThrough(FrameProcessor):
 
 @dataclass
 class Bot:
-    worker: PipelineWorker
-    run: asyncio.Task
+    run: BotRun
     service: FrameProcessor
     transport: DailyTransport
     transport_room: Room
 
+    @property
+    def worker(self) -> PipelineWorker:
+        return self.run.worker
+
 
 async def start_bot(
-    bey, daily, *, with_service: bool, out_rate: int = 24000, params=None, sink=None
+    world: OfflineWorld, *, with_service: bool, out_rate: int = 24000, params=None, sink=None
 ) -> Bot:
-    room = daily.create_room()
-    params_kwargs = {"audio_in_enabled": False, "audio_out_enabled": True}
-    if not with_service:
-        params_kwargs["audio_out_destinations"] = [BEY_AUDIO_TRACK]
-    transport = DailyTransport(room.url, None, "Bot", DailyParams(**params_kwargs))
+    """A bot in a room of its own: the service (or the pass-through), then the output."""
+    room = world.new_room()
+    destinations = {} if with_service else {"audio_out_destinations": [BEY_AUDIO_TRACK]}
+    transport = world.transport(room, audio_in_enabled=False, **destinations)
     if with_service:
-        service = BeyVideoService(
-            transport=transport,
-            api_key=BEY_KEY,
-            api_url=bey.url,
-            daily_api_key=DAILY_KEY,
-            daily_api_url=daily.rest_url,
-            params=params or BeyParams(avatar_ready_delay_s=0.1),
+        service: FrameProcessor = world.avatar_service(
+            transport, params=params or BeyParams(avatar_ready_delay_s=0.1)
         )
     else:
         service = PassThrough()
     processors = [transport.input(), service, *([sink] if sink else []), transport.output()]
-    worker = PipelineWorker(
+    run = await world.start(
         Pipeline(processors),
         params=PipelineParams(audio_out_sample_rate=out_rate),
         idle_timeout_secs=None,
     )
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    return Bot(worker, asyncio.create_task(runner.run()), service, transport, room)
+    return Bot(run, service, transport, room)
+
+
+def bench_world(behaviour: AvatarBehaviour, **settings) -> OfflineWorld:
+    """A world with no user: the benchmarks measure bots and avatars only."""
+    return OfflineWorld(behaviour=behaviour, user=False, **settings)
 
 
 async def end_bot(bot: Bot) -> None:
-    await bot.worker.queue_frame(EndFrame())
-    await asyncio.wait_for(bot.run, 60)
+    await bot.run.end(60)
 
 
 async def end_bots(bots: list[Bot]) -> None:
@@ -231,18 +226,20 @@ async def audio_overhead(seconds: float, isolated_seconds: float, reps: int) -> 
     for rate in (16000, 24000, 48000):
         full: dict[bool, list[float]] = {True: [], False: []}
         alone: dict[bool, list[float]] = {True: [], False: []}
-        async with (
-            BeyEmulator(api_keys={BEY_KEY}) as bey,
-            DailySimulation(api_key=DAILY_KEY) as daily,
-        ):
-            daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.0, playback_delay_s=0.0))
-            bots = {True: await start_bot(bey, daily, with_service=True)}
-            await daily.wait_for(lambda: bool(daily.avatars) and daily.avatars[0].in_room, 10)
-            bots[False] = await start_bot(bey, daily, with_service=False)
+        behaviour = AvatarBehaviour(join_delay_s=0.0, playback_delay_s=0.0)
+        async with bench_world(behaviour) as world:
+            daily = world.daily
+            bots = {True: await start_bot(world, with_service=True)}
+            await daily.wait_for(
+                lambda: bool(world.daily.avatars) and world.daily.avatars[0].in_room, 10
+            )
+            bots[False] = await start_bot(world, with_service=False)
             pass_through_avatar = await add_avatar(daily, bots[False].transport_room)
             sinks = {True: DropAudio(), False: DropAudio()}
-            fast = {w: await start_bot(bey, daily, with_service=w, sink=sinks[w]) for w in sinks}
-            await daily.wait_for(lambda: len(daily.avatars) == 3 and daily.avatars[2].in_room, 10)
+            fast = {w: await start_bot(world, with_service=w, sink=sinks[w]) for w in sinks}
+            await daily.wait_for(
+                lambda: len(world.daily.avatars) == 3 and world.daily.avatars[2].in_room, 10
+            )
             await add_avatar(daily, fast[False].transport_room)
             await asyncio.sleep(0.5)
             heard = {True: Heard(daily.avatars[0]), False: Heard(pass_through_avatar)}
@@ -302,16 +299,19 @@ def bot_and_avatar_in(room: Room, daily: DailySimulation) -> bool:
     return bot_in(room) and any(a.in_room and a.room is room for a in daily.avatars)
 
 
-async def steps_in_sequence(bey: BeyEmulator, daily: DailySimulation) -> float:
+async def steps_in_sequence(world: OfflineWorld) -> float:
     """The naive order: the bot joins, then mints the avatar's token, then starts the session."""
+    daily = world.daily
     t0 = time.monotonic()
-    bot = await start_bot(bey, daily, with_service=False)
+    bot = await start_bot(world, with_service=False)
     room = bot.transport_room
     await until(lambda: bot_in(room), 30, poll_s=0.005)
+    # TODO(start_avatar_session): this is the service's start path (token mint, then session
+    # create), written out again; call the shared function once it is extracted.
     async with aiohttp.ClientSession() as http:
-        daily_api = DailyRoomAPI(api_key=DAILY_KEY, session=http, api_url=daily.rest_url)
+        daily_api = DailyRoomAPI(api_key=world.daily_key, session=http, api_url=daily.rest_url)
         token = await daily_api.mint_avatar_token(room.url, AvatarIdentity("bey-avatar", None), 600)
-    async with BeyClient(BEY_KEY, base_url=bey.url) as client:
+    async with BeyClient(world.bey_key, base_url=world.bey.url) as client:
         await client.create_session(
             CreatePipecatSessionRequest(avatar_id=DEFAULT_AVATAR_ID, url=room.url, token=token)
         )
@@ -325,19 +325,20 @@ async def startup(latencies: list[float]) -> None:
     """Pipeline start to bot and avatar both in the room, the service vs the steps in sequence."""
     join_s, mint_s, avatar_delay = 1.0, 0.2, 0.5
     for api_s in latencies:
-        async with (
-            BeyEmulator(api_keys={BEY_KEY}, latency=api_s) as bey,
-            DailySimulation(
-                api_key=DAILY_KEY, join_latency_s=join_s, rest_latency_s=mint_s
-            ) as daily,
-        ):
-            daily.attach_bey(bey, AvatarBehaviour(join_delay_s=avatar_delay))
+        async with bench_world(
+            AvatarBehaviour(join_delay_s=avatar_delay),
+            api_latency_s=api_s,
+            join_latency_s=join_s,
+            rest_latency_s=mint_s,
+        ) as world:
             t0 = time.monotonic()
-            bot = await start_bot(bey, daily, with_service=True)
-            await until(lambda b=bot: bot_and_avatar_in(b.transport_room, daily), 30, poll_s=0.005)
+            bot = await start_bot(world, with_service=True)
+            await until(
+                lambda b=bot: bot_and_avatar_in(b.transport_room, world.daily), 30, poll_s=0.005
+            )
             measured = time.monotonic() - t0
             await end_bot(bot)
-            sequential = await steps_in_sequence(bey, daily)
+            sequential = await steps_in_sequence(world)
         expected = max(join_s, mint_s + api_s + avatar_delay)
         row(
             f"start to bot and avatar in the room, API {api_s:g} s",
@@ -350,9 +351,9 @@ async def startup(latencies: list[float]) -> None:
 # 3. Time to first avatar audio.
 async def first_audio(runs: int) -> None:
     samples = []
-    async with BeyEmulator(api_keys={BEY_KEY}) as bey, DailySimulation(api_key=DAILY_KEY) as daily:
-        daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.0))
-        bot = await start_bot(bey, daily, with_service=True)
+    async with bench_world(AvatarBehaviour(join_delay_s=0.0)) as world:
+        daily = world.daily
+        bot = await start_bot(world, with_service=True)
         await daily.wait_for(lambda: bool(daily.avatars) and daily.avatars[0].in_room, 10)
         await asyncio.sleep(0.5)
         avatar = daily.avatars[0]
@@ -427,15 +428,15 @@ async def scale(
     for n in counts:
         name = f"scale, {n} session{'s' if n != 1 else ''}" + (", tuned GC" if tune_gc else "")
         gc.collect()
-        async with (
-            BeyEmulator(api_keys={BEY_KEY}) as bey,
-            DailySimulation(api_key=DAILY_KEY) as daily,
-        ):
-            daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.2, playback_delay_s=0.0))
+        behaviour = AvatarBehaviour(join_delay_s=0.2, playback_delay_s=0.0)
+        async with bench_world(behaviour) as world:
+            daily = world.daily
             t_start = time.monotonic()
-            bots = [await start_bot(bey, daily, with_service=True) for _ in range(n)]
+            bots = [await start_bot(world, with_service=True) for _ in range(n)]
             joined = await until(
-                lambda n=n: len(daily.avatars) == n and all(a.in_room for a in daily.avatars),
+                lambda n=n: (
+                    len(world.daily.avatars) == n and all(a.in_room for a in world.daily.avatars)
+                ),
                 30 + n * 0.5,
             )
             start_s = time.monotonic() - t_start

@@ -3,54 +3,50 @@
 Everything is real pipecat except the services on the far side: the bot's
 speech comes from a WAV through a TTS stand-in, ``BeyVideoService`` starts a
 session on the local Beyond Presence API, and the real ``DailyTransport`` joins
-a simulated Daily room where a simulated avatar and a simulated user are.
-The user barges in once midway (unless told not to). What the avatar received
-is written to a WAV file, and the run is summarised (and reported as JSON).
+a simulated Daily room where a simulated avatar and a simulated user are (an
+``OfflineWorld``). The user barges in once midway (unless told not to). What
+the avatar received is written to a WAV file, and the run is summarised (and
+reported as JSON).
 """
 
 import argparse
 import asyncio
 import json
-import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame, StartFrame, TTSSpeakFrame
+from pipecat.frames.frames import ErrorFrame, Frame, InterruptionFrame, StartFrame, TTSSpeakFrame
 from pipecat.observers.base_observer import BaseObserver
-from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregatorParams,
-)
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
-from pipecat.workers.runner import WorkerRunner
 
-from pipecat_bey.testing.audio import (
-    read_wav,
-    speech_duration_s,
-    speech_segments,
-    to_mono,
-    write_wav,
-)
-from pipecat_bey.testing.bey_emulator import BeyEmulator, Fault
-from pipecat_bey.testing.daily_sim import (
-    AvatarBehaviour,
-    DailySimulation,
-    SimulatedAvatar,
-    SimulatedUser,
-)
+from pipecat_bey import BeyParams, BeyVideoService
+from pipecat_bey.config import BEY_AUDIO_TRACK
+from pipecat_bey.testing.audio import read_wav, speech_duration_s, to_mono, write_wav
+from pipecat_bey.testing.bey_emulator import Fault
+from pipecat_bey.testing.daily_sim import AvatarBehaviour, SimulatedAvatar, custom_audio
+from pipecat_bey.testing.harness import OfflineWorld, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
-from pipecat_bey.video import BeyParams, BeyVideoService
 
 DEMO_TEXT = "Hello, and welcome!"
+
+STALE_SPEECH_BOUND_S = 0.1
+"""The most speech from before a barge-in the avatar speaks after it (the README's bound).
+
+It holds while speech in flight (network delay plus jitter) arrives within
+``interrupt_repeats * interrupt_repeat_interval_s`` (0.3 s by default).
+"""
+
+QUIET_S = 1.5
+"""The bot is done once nobody has sent speech for this long."""
+
+FIRST_SOUND_S = 5.0
+"""How long to wait for any sound at all once the avatar is there or was given up on."""
 
 
 def default_speech() -> Path:
@@ -80,6 +76,11 @@ class DemoOptions:
         out: Where to write what the avatar received.
         avatar_join_delay_s: Seconds the avatar takes to join after the session starts.
         api_latency_s: Seconds the local Bey API takes to answer.
+        subscribe_delay_s: Seconds from the avatar joining to it listening to the
+            bot's track (its camera comes on then).
+        network_delay_s: One-way media delay in the simulated room; app messages
+            take half of it, on their own path, so they can overtake audio.
+        jitter_s: Up to this much more media delay, at random.
         barge_in: Whether the user interrupts once, midway.
         report: Where to write the JSON report, if anywhere.
         behaviour: The avatar's behaviour (overrides the join delay).
@@ -87,12 +88,17 @@ class DemoOptions:
         bey_params: The service's tuning.
         barge_in_speech: WAV the user interrupts with.
         observers: Pipecat observers to attach to the pipeline.
+        bey_key: The key the local Bey API accepts (default: a fresh random one).
+        daily_key: The key the simulated Daily accepts (default: a fresh random one).
     """
 
     speech: Path = field(default_factory=default_speech)
     out: Path = Path("avatar_input.wav")
     avatar_join_delay_s: float = 1.0
     api_latency_s: float = 0.3
+    subscribe_delay_s: float = 0.0
+    network_delay_s: float = 0.0
+    jitter_s: float = 0.0
     barge_in: bool = True
     report: Path | None = None
     behaviour: AvatarBehaviour | None = None
@@ -100,10 +106,12 @@ class DemoOptions:
     bey_params: BeyParams | None = None
     barge_in_speech: Path = field(default_factory=default_barge_in)
     observers: list[BaseObserver] = field(default_factory=list)
+    bey_key: str | None = None
+    daily_key: str | None = None
 
 
 class _Timeline:
-    """Monotonic times of what happened, relative to the start."""
+    """Progress lines stamped with the time since the start."""
 
     def __init__(self, progress: Callable[[str], None]) -> None:
         self.t0 = time.monotonic()
@@ -113,8 +121,79 @@ class _Timeline:
         self._progress(f"[{time.monotonic() - self.t0:6.2f}s] {message}")
 
 
-async def run_demo(options: DemoOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
+@dataclass
+class _Seen:
+    """What the avatar service went through, with monotonic times."""
+
+    start_in: float | None = None
+    start_out: float | None = None
+    interruption: float | None = None
+    avatar_joined: float | None = None
+    errors: list[str] = field(default_factory=list)
+    first_error_at: float | None = None
+
+
+def _load_speech(path: Path) -> tuple[bytes, int]:
+    """Read a clip the demo plays, refusing one with nothing to say.
+
+    Raises:
+        ValueError: Naming the file and what is wrong with it.
+    """
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        pcm, rate, channels = read_wav(path)
+    except EOFError:
+        raise ValueError(f"{path}: the WAV file is cut short, inside its header") from None
+    speech = to_mono(pcm, channels)
+    if len(speech) < 2:
+        raise ValueError(f"{path}: the WAV file has no audio samples (only a header)")
+    if speech_duration_s(speech, rate) == 0:
+        raise ValueError(f"{path}: the WAV file holds only silence; the demo needs speech")
+    return speech, rate
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Refuse an output path that cannot be written, before anything runs."""
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{what} {path}: the directory {path.parent} does not exist")
+
+
+def check_options(options: DemoOptions) -> tuple[bytes, int]:
+    """Check the demo's files before anything starts.
+
+    Args:
+        options: What to run.
+
+    Returns:
+        The bot's speech (16-bit mono PCM) and its sample rate.
+
+    Raises:
+        ValueError: Naming the file and the problem (missing, empty, not a WAV,
+            or an output whose directory does not exist).
+    """
+    speech = _load_speech(options.speech)
+    if options.barge_in:
+        _load_speech(options.barge_in_speech)
+    _check_writable(options.out, "--out")
+    if options.report is not None:
+        _check_writable(options.report, "--report")
+    return speech
+
+
+def _print_now(line: str) -> None:
+    print(line, flush=True)  # live even when stdout is a pipe
+
+
+async def run_demo(
+    options: DemoOptions, progress: Callable[[str], None] = _print_now
+) -> dict[str, Any]:
     """Run the demo and return its report.
+
+    Cancelling it (Ctrl-C) cancels the pipeline, which ejects the avatar, and
+    closes the local services before the cancellation goes on.
 
     Args:
         options: What to run.
@@ -122,231 +201,227 @@ async def run_demo(options: DemoOptions, progress: Callable[[str], None] = print
 
     Returns:
         The report (also written to ``options.report`` if set).
+
+    Raises:
+        ValueError: If a file is unusable (see :func:`check_options`); nothing has run.
     """
-    timeline = _Timeline(progress)
-    pcm, rate, channels = read_wav(options.speech)
-    speech = to_mono(pcm, channels)
+    speech, rate = check_options(options)
     input_s = len(speech) / 2 / rate
-    bey_key, daily_key = f"bey-demo-{secrets.token_hex(8)}", f"daily-demo-{secrets.token_hex(8)}"
-    behaviour = options.behaviour or AvatarBehaviour(join_delay_s=options.avatar_join_delay_s)
+    input_speech_s = speech_duration_s(speech, rate)
+    params = options.bey_params or BeyParams()
+    # The service gives up on the avatar after its join timeout: wait past that.
+    patience_s = params.avatar_join_timeout_s + options.api_latency_s + 10 + input_s
+    timeline = _Timeline(progress)
+    seen = _Seen()
 
-    async with (
-        BeyEmulator(api_keys={bey_key}, latency=options.api_latency_s) as bey,
-        DailySimulation(api_key=daily_key) as daily,
-    ):
-        bey.script(*options.faults)
-        room = daily.create_room("pipecat-bey-demo")
-        daily.attach_bey(bey, behaviour)
-        user = SimulatedUser(daily, room, "User")
-        await user.join()
-        timeline.say(f"room {room.url} ready, the user is in it")
-
-        transport = DailyTransport(
-            room.url,
-            daily.mint_token(room, user_name="Bot", ttl_s=3600),
-            "Bot",
-            DailyParams(audio_in_enabled=True, audio_out_enabled=True),
-        )
-        avatar = BeyVideoService(
-            transport=transport,
-            api_key=bey_key,
-            api_url=bey.url,
-            daily_api_key=daily_key,
-            daily_api_url=daily.rest_url,
-            params=options.bey_params,
-        )
-        aggregators = LLMContextAggregatorPair(
-            LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer())
-        )
+    behaviour = options.behaviour or AvatarBehaviour(
+        join_delay_s=options.avatar_join_delay_s, subscribe_delay_s=options.subscribe_delay_s
+    )
+    async with OfflineWorld(
+        behaviour=behaviour,
+        api_latency_s=options.api_latency_s,
+        bey_key=options.bey_key,
+        daily_key=options.daily_key,
+        room_name="pipecat-bey-demo",
+        # A client that plays every track it receives: hearing the bot twice shows.
+        user_plays_custom_tracks=True,
+        network_delay_s=options.network_delay_s,
+        jitter_s=options.jitter_s,
+        app_message_delay_s=options.network_delay_s / 2,
+    ) as world:
+        world.bey.script(*options.faults)
+        timeline.say(f"room {world.room.url} ready, the user is in it")
+        transport = world.transport()
+        avatar = world.avatar_service(transport, params=params)
+        _watch_service(avatar, seen, timeline)
         tts = WavTTSService(default_clip=options.speech)
-        pipeline = Pipeline(
-            [
-                transport.input(),
-                aggregators.user(),
-                tts,
-                avatar,
-                transport.output(),
-                aggregators.assistant(),
-            ]
+        run = await world.start(
+            standard_pipeline(transport, tts, avatar),
+            params=PipelineParams(enable_metrics=True),
+            observers=options.observers,
         )
-        worker = PipelineWorker(
-            pipeline, params=PipelineParams(enable_metrics=True), observers=options.observers
-        )
+        _watch_other_errors(run.worker, avatar, timeline)
+        timeline.say(f"pipeline started; the bot says {input_speech_s:.1f} s of speech")
+        await run.queue_frames(TTSSpeakFrame(DEMO_TEXT))
 
-        marks: dict[str, float] = {}
-        errors: list[str] = []
-
-        @avatar.event_handler("on_before_process_frame")
-        def before(processor: FrameProcessor, frame: Frame) -> None:
-            if isinstance(frame, StartFrame):
-                marks["start_in"] = time.monotonic()
-            elif isinstance(frame, InterruptionFrame) and "interruption" not in marks:
-                marks["interruption"] = time.monotonic()
-
-        @avatar.event_handler("on_after_push_frame")
-        def after(processor: FrameProcessor, frame: Frame) -> None:
-            if isinstance(frame, StartFrame):
-                marks["start_out"] = time.monotonic()
-
-        @avatar.event_handler("on_session_started")
-        async def on_session_started(service: BeyVideoService, session: Any) -> None:
-            timeline.say(f"Beyond Presence session {session.id} started")
-
-        @avatar.event_handler("on_avatar_joined")
-        async def on_avatar_joined(service: BeyVideoService, participant: Any) -> None:
-            marks["avatar_joined"] = time.monotonic()
-            timeline.say("the avatar joined the room")
-
-        @avatar.event_handler("on_session_error")
-        async def on_session_error(service: BeyVideoService, error: Exception) -> None:
-            errors.append(str(error))
-            timeline.say(f"no avatar: {error}; the bot speaks in its own voice")
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        run = asyncio.create_task(runner.run())
-        timeline.say(f"pipeline started; the bot says {input_s:.1f} s of speech")
-        await worker.queue_frame(TTSSpeakFrame(DEMO_TEXT))
-
-        the_avatar = await _wait_for_speech(daily, user, avatar, errors, timeout_s=30 + input_s)
-        if options.barge_in and the_avatar is not None:
-            await _wait_received(the_avatar, min(input_s / 2, 2.0), timeout_s=30 + input_s)
-            timeline.say("the user barges in")
-            barge_in = asyncio.create_task(user.speak_wav(options.barge_in_speech))
-        await _wait_quiet(daily, user, avatar, quiet_s=1.5, timeout_s=60 + input_s)
-        # An avatar may still have come after the service gave up on it.
-        the_avatar = next((a for a in daily.avatars if _speech_received(a) > 0), None)
-        if options.barge_in and the_avatar is not None:
-            await barge_in
+        await _converse(world, options, timeline, seen, input_speech_s, patience_s)
         timeline.say("the bot is done speaking; ending the pipeline")
-        await worker.queue_frame(EndFrame())
-        await asyncio.wait_for(run, 30)
+        # The bot's id in the room, while it is there (the transport forgets it on leaving).
+        bot_id = str((transport.participants().get("local") or {}).get("id") or "")
+        await run.end()
         timeline.say("pipeline ended")
 
-        report = _report(options, bey, the_avatar, user, avatar, marks, errors, input_s)
+        report = _report(world, options, seen, bot_id, input_s, input_speech_s)
+        the_avatar = world.avatar
         if the_avatar is not None:
-            received = the_avatar.received_audio()
-            write_wav(options.out, received, the_avatar.received_sample_rate or rate)
-            report["out"] = str(options.out)
             report["avatar_left_room"] = not the_avatar.in_room
+            if the_avatar.first_speech_at() is not None:
+                received = the_avatar.received_audio()
+                write_wav(options.out, received, the_avatar.received_sample_rate or rate)
+                report["out"] = str(options.out)
     if options.report:
         options.report.write_text(json.dumps(report, indent=2))
     return report
 
 
-async def _wait_for_speech(
-    daily: DailySimulation,
-    user: SimulatedUser,
-    service: BeyVideoService,
-    errors: list[str],
-    timeout_s: float,
-) -> SimulatedAvatar | None:
-    """Wait for an avatar to receive speech, or for the service to give up on it."""
-    await daily.wait_for(
-        lambda: bool(errors) or any(_speech_received(a) > 0 for a in daily.avatars), timeout_s
-    )
-    return next((a for a in daily.avatars if _speech_received(a) > 0), None)
+def _watch_service(service: BeyVideoService, seen: _Seen, timeline: _Timeline) -> None:
+    """Record what the avatar service goes through, and say it as it happens."""
+
+    @service.event_handler("on_before_process_frame")
+    def before(processor: FrameProcessor, frame: Frame) -> None:
+        if isinstance(frame, StartFrame):
+            seen.start_in = time.monotonic()
+        elif isinstance(frame, InterruptionFrame) and seen.interruption is None:
+            seen.interruption = time.monotonic()
+
+    @service.event_handler("on_after_push_frame")
+    def after(processor: FrameProcessor, frame: Frame) -> None:
+        if isinstance(frame, StartFrame):
+            seen.start_out = time.monotonic()
+
+    @service.event_handler("on_session_started")
+    async def on_session_started(service: BeyVideoService, session: Any) -> None:
+        timeline.say(f"Beyond Presence session {session.id} started")
+
+    @service.event_handler("on_avatar_joined")
+    async def on_avatar_joined(service: BeyVideoService, participant: Any) -> None:
+        if seen.avatar_joined is None:
+            seen.avatar_joined = time.monotonic()
+        timeline.say("the avatar joined the room")
+
+    @service.event_handler("on_avatar_left")
+    async def on_avatar_left(service: BeyVideoService, participant: Any, reason: Any) -> None:
+        timeline.say("the avatar left the room")
+
+    @service.event_handler("on_session_error")
+    async def on_session_error(service: BeyVideoService, error: Exception) -> None:
+        # The error itself is said once, in the summary.
+        seen.errors.append(str(error))
+        if seen.first_error_at is None:
+            seen.first_error_at = time.monotonic()
+        timeline.say("the service gave up on the avatar; the bot speaks in its own voice")
 
 
-async def _wait_received(avatar: SimulatedAvatar, seconds: float, timeout_s: float) -> None:
-    await avatar.world.wait_for(lambda: _speech_received(avatar) >= seconds, timeout_s)
-
-
-async def _wait_quiet(
-    daily: DailySimulation,
-    user: SimulatedUser,
-    service: BeyVideoService,
-    quiet_s: float,
-    timeout_s: float,
+def _watch_other_errors(
+    worker: PipelineWorker, service: BeyVideoService, timeline: _Timeline
 ) -> None:
-    """Wait until nobody has sent speech for ``quiet_s`` (the bot is done)."""
+    """Say errors of other processors (the avatar's own are said by its event)."""
+
+    @worker.event_handler("on_pipeline_error")
+    async def on_pipeline_error(worker: PipelineWorker, frame: ErrorFrame) -> None:
+        if frame.processor is not service:
+            timeline.say(f"error in {frame.processor}: {frame.error}")
+
+
+async def _converse(
+    world: OfflineWorld,
+    options: DemoOptions,
+    timeline: _Timeline,
+    seen: _Seen,
+    speech_s: float,
+    patience_s: float,
+) -> None:
+    """Let the bot speak, barge in once if asked, and return once the bot is done."""
+    daily = world.daily
+    user = world.user
+    assert user is not None
+
+    def speaking_avatar() -> SimulatedAvatar | None:
+        return next((a for a in daily.avatars if a.first_speech_at() is not None), None)
+
+    await daily.wait_for(lambda: bool(seen.errors) or speaking_avatar() is not None, patience_s)
+    barge_in: asyncio.Task[None] | None = None
+    try:
+        the_avatar = speaking_avatar()
+        if options.barge_in and the_avatar is not None:
+            midway = min(speech_s / 2, 2.0)
+            await daily.wait_for(lambda: the_avatar.speech_received_s() >= midway, patience_s)
+            timeline.say("the user barges in")
+            barge_in = asyncio.create_task(user.speak_wav(options.barge_in_speech))
+        await _wait_quiet(world, timeout_s=patience_s + 30)
+        if barge_in is not None:
+            await barge_in
+    finally:
+        if barge_in is not None and not barge_in.done():
+            barge_in.cancel()
+
+
+async def _wait_quiet(world: OfflineWorld, timeout_s: float) -> None:
+    """Wait until nobody has sent speech for ``QUIET_S`` (the bot is done)."""
+    since = time.monotonic()
 
     def quiet() -> bool:
-        last = max([_last_sound(user.received)] + [_last_sound(a.received) for a in daily.avatars])
-        return bool(last) and time.monotonic() - last > quiet_s
+        listeners = [world.user, *world.daily.avatars]  # an avatar may come late
+        times = [p.last_sound_at() for p in listeners if p is not None]
+        last = max((t for t in times if t is not None), default=None)
+        if last is None:  # nothing sounded yet: give the first sound a while to come
+            return time.monotonic() - since > FIRST_SOUND_S
+        return time.monotonic() - last > QUIET_S
 
-    await daily.wait_for(quiet, timeout_s)
-
-
-def _last_sound(received: list[Any]) -> float:
-    for piece in reversed(received):
-        if any(piece.pcm):
-            return piece.at
-    return 0.0
-
-
-def _speech_received(avatar: SimulatedAvatar) -> float:
-    rate = avatar.received_sample_rate
-    if not rate:
-        return 0.0
-    return sum(len(pcm) for _, pcm in avatar.received_chunks if any(pcm)) / 2 / rate
+    await world.daily.wait_for(quiet, timeout_s)
 
 
 def _report(
+    world: OfflineWorld,
     options: DemoOptions,
-    bey: BeyEmulator,
-    avatar: SimulatedAvatar | None,
-    user: SimulatedUser,
-    service: BeyVideoService,
-    marks: dict[str, float],
-    errors: list[str],
+    seen: _Seen,
+    bot_id: str,
     input_s: float,
+    input_speech_s: float,
 ) -> dict[str, Any]:
+    bey, daily, user = world.bey, world.daily, world.user
+    assert user is not None
     request = dict(bey.requests[0]) if bey.requests else None
     if request and "token" in request:
         request["token"] = "***"
     session = bey.sessions[0].model_dump(mode="json") if bey.sessions else None
-    t0 = marks.get("start_in")
+    heard_bot_s = user.heard_speech_s(bot_id) if bot_id else 0.0
+    late = [
+        a
+        for a in daily.avatars
+        if seen.first_error_at is not None
+        and a.joined_at_first is not None
+        and a.joined_at_first > seen.first_error_at
+    ]
     report: dict[str, Any] = {
         "session_request": request,
         "session_response": session,
-        "session_errors": errors,
-        "start_frame_passthrough_ms": _ms(marks.get("start_out"), marks.get("start_in")),
-        "avatar_joined_s": _s(marks.get("avatar_joined"), t0),
+        "session_errors": seen.errors,
+        "start_frame_passthrough_ms": _ms(seen.start_out, seen.start_in),
+        "avatar_joined_s": _s(seen.avatar_joined, seen.start_in),
         "input_s": round(input_s, 3),
+        "input_speech_s": round(input_speech_s, 3),
         "avatar_received_speech_s": None,
         "first_audio_latency_ms": None,
+        "interrupted": False,
         "interrupt_latency_ms": None,
         "audio_after_interrupt_s": None,
         "barge_in": options.barge_in,
+        "user_heard_bot_s": heard_bot_s,
+        # The bot's raw speech on the avatar's track: kept from the user, so 0.
+        "user_heard_raw_tts_s": user.heard_speech_s(bot_id, track=custom_audio(BEY_AUDIO_TRACK))
+        if bot_id
+        else 0.0,
+        "avatar_spoke_after_interrupt_s": None,
+        "user_heard_avatar_s": round(sum(user.heard_speech_s(a.id) for a in daily.avatars), 3),
+        "fallback": bool(seen.errors) and heard_bot_s > 0,
+        "late_avatar_ejected": all(not a.in_room for a in late) if late else None,
+        "out": None,
+        "avatar_left_room": None,
     }
-    avatar_id = avatar.id if avatar is not None else None
-    report["user_heard_bot_s"] = _heard_speech_s(user, exclude=avatar_id)
-    report["user_heard_avatar_s"] = (
-        _heard_speech_s(user, only=avatar_id) if avatar_id is not None else 0.0
-    )
-    if avatar is None:
+    avatar = world.avatar
+    if avatar is None or avatar.first_speech_at() is None:
         return report
-    received = avatar.received_audio()
     rate = avatar.received_sample_rate or 24000
-    report["avatar_received_speech_s"] = round(speech_duration_s(received, rate), 3)
-    first = next((at for at, pcm in avatar.received_chunks if any(pcm)), None)
-    report["first_audio_latency_ms"] = _ms(first, marks.get("avatar_joined"))
+    report["avatar_received_speech_s"] = round(speech_duration_s(avatar.received_audio(), rate), 3)
+    report["first_audio_latency_ms"] = _ms(avatar.first_speech_at(), seen.avatar_joined)
     if options.barge_in and avatar.interrupts:
         interrupt_at = avatar.interrupts[0]
-        report["interrupt_latency_ms"] = _ms(interrupt_at, marks.get("interruption"))
-        after = sum(
-            len(pcm) for at, pcm in avatar.received_chunks if at > interrupt_at and any(pcm)
-        )
-        report["audio_after_interrupt_s"] = round(after / 2 / rate, 3)
+        report["interrupted"] = True
+        report["interrupt_latency_ms"] = _ms(interrupt_at, seen.interruption)
+        report["audio_after_interrupt_s"] = round(avatar.speech_received_s(after=interrupt_at), 3)
+        report["avatar_spoke_after_interrupt_s"] = round(avatar.spoke_s(after=interrupt_at), 3)
     return report
-
-
-def _heard_speech_s(
-    user: SimulatedUser, *, only: str | None = None, exclude: str | None = None
-) -> float:
-    """Seconds of speech the user heard on microphones (the bot's or the avatar's)."""
-    total = 0.0
-    for publisher in {r.publisher_id for r in user.received}:
-        if (only is not None and publisher != only) or publisher == exclude:
-            continue
-        pieces = [
-            r for r in user.received if r.publisher_id == publisher and r.track == "microphone"
-        ]
-        if pieces:
-            pcm = user.heard_audio(publisher)
-            total += sum(end - start for start, end in speech_segments(pcm, pieces[0].sample_rate))
-    return round(total, 3)
 
 
 def _ms(end: float | None, start: float | None) -> float | None:
@@ -357,28 +432,185 @@ def _s(end: float | None, start: float | None) -> float | None:
     return None if end is None or start is None else round(end - start, 3)
 
 
-def _summary(report: dict[str, Any]) -> str:
-    lines = ["", "Summary"]
-    if report.get("avatar_received_speech_s") is None:
-        lines.append(f"  No avatar: {'; '.join(report['session_errors'])}")
-        lines.append(f"  The user heard the bot's own voice: {report.get('user_heard_bot_s')} s")
-        return "\n".join(lines)
-    lines += [
-        "  StartFrame passed through the avatar service in "
-        f"{report['start_frame_passthrough_ms']} ms",
-        f"  The avatar joined {report['avatar_joined_s']} s after start and first heard speech "
-        f"{report['first_audio_latency_ms']} ms after joining",
-        f"  Speech said: {report['input_s']} s; speech the avatar received: "
-        f"{report['avatar_received_speech_s']} s",
+def heard_anything(report: dict[str, Any]) -> bool:
+    """Whether the user heard the bot at all, through the avatar or its own voice.
+
+    Args:
+        report: A report from :func:`run_demo`.
+
+    Returns:
+        True if the user heard some speech.
+    """
+    return (report.get("user_heard_bot_s") or 0) + (report.get("user_heard_avatar_s") or 0) > 0
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report in plain words.
+
+    Args:
+        report: A report from :func:`run_demo`.
+
+    Returns:
+        The text, a few lines.
+    """
+    lines = [
+        f"The bot said {report['input_speech_s']:.2f} s of speech.",
+        f"The pipeline started at once (the avatar service held it up "
+        f"{report['start_frame_passthrough_ms']} ms).",
     ]
-    if report["barge_in"]:
+    received = report["avatar_received_speech_s"]
+    if report["session_errors"]:
+        lines += _without_avatar(report)
+    elif received is None:
+        lines.append("No avatar received any speech.")
+    if received is not None:
         lines.append(
-            f'  Barge-in: the avatar got "interrupt" {report["interrupt_latency_ms"]} ms after the '
-            f"interruption, and {report['audio_after_interrupt_s']} s of earlier speech after it"
+            f"The avatar joined {_num(report['avatar_joined_s'], '.2f')} s after the start; the "
+            f"first speech reached it {_num(report['first_audio_latency_ms'], '.0f')} ms later."
         )
-    lines.append(f"  What the avatar received: {report.get('out')}")
-    lines.append(f"  The avatar left the room at the end: {report.get('avatar_left_room')}")
-    return "\n".join(lines)
+        lines += _delivery(report)
+    heard = []
+    if report["user_heard_avatar_s"]:
+        heard.append(f"the avatar for {report['user_heard_avatar_s']:.2f} s")
+    if report["user_heard_bot_s"]:
+        heard.append(f"the bot's own voice for {report['user_heard_bot_s']:.2f} s")
+    if heard:
+        lines.append(f"The user heard {' and '.join(heard)}.")
+    if report.get("user_heard_raw_tts_s"):
+        lines.append(
+            f"The user also heard {report['user_heard_raw_tts_s']:.2f} s of the bot's raw "
+            "speech on the avatar's track."
+        )
+    if received is not None:
+        lines.append(f"What the avatar received: {report['out']}")
+        lines.append(
+            "The avatar left the room at the end."
+            if report["avatar_left_room"]
+            else "The avatar was still in the room at the end."
+        )
+    return "\n".join(["", "Summary", *(f"  {line}" for line in lines)])
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
+def _without_avatar(report: dict[str, Any]) -> list[str]:
+    """Why there was no avatar, and what the bot did instead."""
+    lines = [f"No avatar: {'; then '.join(report['session_errors'])}."]
+    if report["fallback"]:
+        lines.append("The bot spoke in its own voice instead.")
+    else:
+        lines.append("The bot's own voice was not heard either.")
+    late = report["late_avatar_ejected"]
+    if late is True:
+        lines.append("The avatar came later, and was ejected at the end.")
+    elif late is False:
+        lines.append("The avatar came later, and was still in the room at the end.")
+    return lines
+
+
+def _delivery(report: dict[str, Any]) -> list[str]:
+    """How much of the speech reached the avatar, speech against speech."""
+    said, received = report["input_speech_s"], report["avatar_received_speech_s"]
+    if report["interrupted"]:
+        after = report["audio_after_interrupt_s"]
+        spoke = report["avatar_spoke_after_interrupt_s"] or 0.0
+        lines = [
+            f"It received {received:.2f} s of the {said:.2f} s before the user barged in; "
+            "the barge-in cut the rest.",
+            f"It was told to stop {report['interrupt_latency_ms']} ms after the barge-in.",
+            "No speech from before the interruption reached the avatar after it."
+            if not after
+            else f"{after:.2f} s of speech from before the interruption was still on its way "
+            f"and reached it after; it spoke {spoke:.2f} s of it (the README's bound: "
+            f"{STALE_SPEECH_BOUND_S:g} s).",
+        ]
+        return lines
+    # Both are measured from the first sound to the last; a few 10 ms windows of
+    # difference are measurement, not loss.
+    missing = said - received
+    line = f"It received {received:.2f} s of the {said:.2f} s of speech" + (
+        ": all of it." if missing <= 0.15 else f"; {missing:.2f} s did not reach it."
+    )
+    lines = [line]
+    if report["barge_in"]:
+        lines.append("The user barged in, but the avatar was not interrupted.")
+    return lines
+
+
+# pipecat logs every ErrorFrame twice (where it is pushed, and where it reaches the
+# start of the pipeline); the demo says each error once, through the events.
+_DUPLICATE_ERROR_LOGS = {
+    ("pipecat.processors.frame_processor", "push_error_frame"),
+    ("pipecat.pipeline.worker", "_source_push_frame"),
+}
+
+
+def _not_a_duplicate(record: dict[str, Any]) -> bool:
+    return (record["name"], record["function"]) not in _DUPLICATE_ERROR_LOGS
+
+
+def add_log_sink(stream: TextIO) -> int:
+    """Log warnings and errors to ``stream``, one line each, as the demo shows them.
+
+    pipecat's own logs of an ``ErrorFrame`` are left out: the demo says each error
+    once, as it happens.
+
+    Args:
+        stream: Where the lines go.
+
+    Returns:
+        The loguru handler id (for ``logger.remove``).
+    """
+    from loguru import logger
+
+    # loguru ends each message with a newline itself when the format is a string.
+    return logger.add(stream, level="WARNING", format="{level}: {message}", filter=_not_a_duplicate)
+
+
+def options_from_args(args: argparse.Namespace) -> DemoOptions:
+    """The demo's options from ``pipecat-bey demo``'s command line.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        The options.
+    """
+    options = DemoOptions(
+        out=args.out,
+        avatar_join_delay_s=args.avatar_join_delay,
+        api_latency_s=args.api_latency,
+        subscribe_delay_s=args.subscribe_delay,
+        network_delay_s=args.network_delay,
+        jitter_s=args.jitter,
+        barge_in=not args.no_barge_in,
+        report=args.report,
+    )
+    if args.input is not None:
+        options.speech = args.input
+    return options
+
+
+def print_outcome(report: dict[str, Any]) -> int:
+    """Print the summary and tell how the run went.
+
+    Args:
+        report: A report from :func:`run_demo`.
+
+    Returns:
+        The exit status: 0 when the user heard the bot (through the avatar or, as a
+        fallback, its own voice), 1 when they heard nothing.
+    """
+    print(summary(report))
+    if heard_anything(report):
+        return 0
+    print(
+        "pipecat-bey: error: the user heard nothing, neither the avatar nor the bot's voice",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run_demo_cli(args: argparse.Namespace) -> int:
@@ -388,23 +620,21 @@ def run_demo_cli(args: argparse.Namespace) -> int:
         args: The command line.
 
     Returns:
-        The exit status.
+        The exit status: see :func:`print_outcome`; 130 when interrupted (Ctrl-C).
+
+    Raises:
+        ValueError: If a file is unusable; nothing has run.
     """
     from loguru import logger
 
     logger.remove()
-    logger.add(lambda m: print(m, end=""), level="WARNING", format="{level}: {message}\n")
-    options = DemoOptions(
-        out=args.out,
-        avatar_join_delay_s=args.avatar_join_delay,
-        api_latency_s=args.api_latency,
-        barge_in=not args.no_barge_in,
-        report=args.report,
-    )
-    if args.input is not None:
-        options.speech = args.input
-    report = asyncio.run(run_demo(options))
-    print(_summary(report))
-    if report.get("avatar_received_speech_s") is None:
-        raise RuntimeError("the avatar received no speech")
-    return 0
+    add_log_sink(sys.stderr)
+    options = options_from_args(args)
+    try:
+        # Ctrl-C cancels run_demo, which cancels the pipeline and closes the local
+        # services before asyncio.run raises KeyboardInterrupt here.
+        report = asyncio.run(run_demo(options))
+    except KeyboardInterrupt:
+        print("pipecat-bey: demo interrupted", file=sys.stderr)
+        return 130
+    return print_outcome(report)

@@ -1,91 +1,96 @@
-"""A small bot with the avatar, run against the fixtures' local services."""
+"""A bot with the avatar (optional TTS, the avatar service, the output), on the offline harness."""
 
-import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 from conftest import BEY_KEY, DAILY_KEY
-from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
-from pipecat.workers.runner import WorkerRunner
+from pipecat.pipeline.worker import PipelineParams
 from recorder import FrameRecorder
 
-from pipecat_bey import BeyVideoService
-from pipecat_bey.testing import AvatarBehaviour, SimulatedUser, WavTTSService
+from pipecat_bey.testing import AvatarBehaviour, OfflineWorld, WavTTSService
 
 DATA = Path(__file__).parent / "data"
+
+EVENTS = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
 
 
 @asynccontextmanager
 async def avatar_bot(
-    bey,
-    daily,
+    bey=None,
+    daily=None,
     *,
     behaviour=None,
     params=None,
-    clip=DATA / "utterance_a.wav",
+    clip=None,
     tts_rate=None,
     out_rate=24000,
+    owner=True,
+    end_silence_s=0,
     **service_kwargs,
 ):
-    room = daily.create_room()
-    daily.attach_bey(bey, behaviour or AvatarBehaviour(join_delay_s=0.2))
-    user = SimulatedUser(daily, room, "User")
-    await user.join()
-    transport = DailyTransport(
-        room.url, None, "Bot", DailyParams(audio_in_enabled=True, audio_out_enabled=True)
-    )
-    service_kwargs.setdefault("api_key", BEY_KEY)
-    service_kwargs.setdefault("daily_api_key", DAILY_KEY)
-    service = BeyVideoService(
-        transport=transport,
-        api_url=bey.url,
-        daily_api_url=daily.rest_url,
-        params=params,
-        **service_kwargs,
-    )
-    recorder = FrameRecorder()
-    tts = WavTTSService(default_clip=clip, sample_rate=tts_rate)
-    worker = PipelineWorker(
-        Pipeline([transport.input(), tts, service, transport.output()]),
-        params=PipelineParams(enable_metrics=True, audio_out_sample_rate=out_rate),
-        observers=[recorder],
-    )
-    events = []
-    for name in ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error"):
-        service.add_event_handler(name, _recorder(events, name))
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    run = asyncio.create_task(runner.run())
-    bot = SimpleNamespace(
-        room=room,
-        user=user,
-        transport=transport,
-        service=service,
-        worker=worker,
-        recorder=recorder,
-        events=events,
-        run=run,
-        daily=daily,
+    """Run the bot in a world of its own, or in the fixtures' ``bey`` and ``daily`` if given.
+
+    By default the avatar comes at once, the service has its default tuning, the
+    bot's token is an owner's (as pipecat's runner mints it), and the bot has
+    no TTS (``clip`` gives it one that says that WAV) and sends no end silence,
+    so a test pays only for the audio it plays.
+
+    Yields a namespace: world, room, user, transport, service, run (a ``BotRun``),
+    recorder, events (``(event name, args)`` in order), daily, bey. The bot is
+    ended on exit if the test did not end it.
+    """
+    async with OfflineWorld(
+        behaviour=behaviour or AvatarBehaviour(join_delay_s=0.0),
+        bey_key=BEY_KEY,
+        daily_key=DAILY_KEY,
         bey=bey,
-    )
-    try:
-        yield bot
-    finally:
-        if not run.done():
-            await worker.queue_frame(EndFrame())
-        await asyncio.wait_for(run, 30)
+        daily=daily,
+    ) as world:
+        token = world.daily.mint_token(world.room, user_name="Bot", is_owner=owner)
+        transport = world.transport(token=token, audio_out_end_silence_secs=end_silence_s)
+        service = world.avatar_service(transport, params=params, **service_kwargs)
+        events = []
+        for name in EVENTS:
+            service.add_event_handler(name, _recorder(events, name, world.daily))
+        tts = [WavTTSService(default_clip=clip, sample_rate=tts_rate)] if clip else []
+        recorder = FrameRecorder()
+        run = await world.start(
+            Pipeline([transport.input(), *tts, service, transport.output()]),
+            params=PipelineParams(enable_metrics=True, audio_out_sample_rate=out_rate),
+            observers=[recorder],
+        )
+        yield SimpleNamespace(
+            world=world,
+            room=world.room,
+            user=world.user,
+            transport=transport,
+            service=service,
+            run=run,
+            recorder=recorder,
+            events=events,
+            daily=world.daily,
+            bey=world.bey,
+        )
 
 
-def _recorder(events, name):
+def _recorder(events, name, daily):
     async def record(service, *args):
         events.append((name, args))
+        daily.notify()  # wake daily.wait_for at once
 
     return record
 
 
 def named(events, name):
     return [args for n, args in events if n == name]
+
+
+async def until(bot, predicate, timeout=5.0):
+    assert await bot.daily.wait_for(predicate, timeout)
+
+
+def microphone(bot):
+    """The state of the bot's own microphone, as the room sees it."""
+    return bot.transport.participants()["local"]["media"]["microphone"]["state"]

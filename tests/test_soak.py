@@ -24,9 +24,10 @@ def rss_mb() -> float:
 
 
 @pytest.mark.slow
-async def test_a_long_conversation_keeps_memory_and_tasks_flat(bey, daily):
+async def test_a_long_conversation_keeps_memory_and_tasks_flat():
     behaviour = AvatarBehaviour(join_delay_s=0.5, leave_after_s=SOAK_S / 3, rejoin_after_s=2.0)
-    async with avatar_bot(bey, daily, behaviour=behaviour, clip=DATA / "utterance_b.wav") as bot:
+    async with avatar_bot(behaviour=behaviour, clip=DATA / "utterance_b.wav") as bot:
+        daily = bot.daily
         warm_up_end = time.monotonic() + min(60.0, SOAK_S / 5)
         end = time.monotonic() + SOAK_S
         baseline = None

@@ -5,6 +5,8 @@
   REST endpoints, and scripted participants (``SimulatedUser``, the
   ``SimulatedAvatar`` sent in by ``attach_bey``).
 - ``WavTTSService``: a TTS stand-in that speaks recorded WAV clips.
+- ``OfflineWorld``, ``BotRun``, ``standard_pipeline``: all of the above put
+  together, to run a bot pipeline against them in a few lines.
 
 They need no account and no network, so a bot can be tested end to end offline.
 """
@@ -21,14 +23,17 @@ from pipecat_bey.testing.daily_sim import (
     SimulatedParticipant,
     SimulatedUser,
 )
+from pipecat_bey.testing.harness import BotRun, OfflineWorld, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
 __all__ = [
     "AvatarBehaviour",
     "BeyEmulator",
+    "BotRun",
     "DailySimulation",
     "Fault",
     "JoinError",
+    "OfflineWorld",
     "ReceivedAudio",
     "ReceivedMessage",
     "Room",
@@ -36,4 +41,5 @@ __all__ = [
     "SimulatedParticipant",
     "SimulatedUser",
     "WavTTSService",
+    "standard_pipeline",
 ]
