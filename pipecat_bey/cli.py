@@ -127,6 +127,30 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds the local Bey API takes to answer, 0 to 60 (default: 0.3)",
     )
+    demo.add_argument(
+        "--subscribe-delay",
+        type=_number(float, "seconds", minimum=0.0, maximum=60.0),
+        default=0.0,
+        metavar="S",
+        help="seconds from the avatar joining to it listening to the bot, 0 to 60 (default: 0)",
+    )
+    demo.add_argument(
+        "--network-delay",
+        type=_number(float, "seconds", minimum=0.0, maximum=5.0),
+        default=0.0,
+        metavar="S",
+        help=(
+            "one-way media delay in the simulated room, 0 to 5; app messages take half of it "
+            "on their own path (default: 0)"
+        ),
+    )
+    demo.add_argument(
+        "--jitter",
+        type=_number(float, "seconds", minimum=0.0, maximum=5.0),
+        default=0.0,
+        metavar="S",
+        help="up to this much more media delay, at random, 0 to 5 (default: 0)",
+    )
     demo.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
     demo.add_argument(
         "--no-barge-in",
@@ -189,7 +213,79 @@ def _build_parser() -> argparse.ArgumentParser:
             "the shortest the service itself accepts as avatar_token_ttl_s (default: 3600)"
         ),
     )
+    _add_check_parser(commands)
     return parser
+
+
+def _add_check_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    check = commands.add_parser(
+        "check",
+        help="check your keys and a real avatar in a short-lived Daily room, step by step",
+        description=(
+            "Check your keys and the avatar: create a short-lived private Daily room (or use "
+            "--room-url), join it as a bot, start an avatar, wait for it to join and show its "
+            "face, send it a short phrase on bey-custom-track, interrupt it, then eject it and "
+            "delete the room, whatever happens (Ctrl-C included). One line per step, with what "
+            "to do on failure. Exits 0 when every step passed, 1 otherwise, 130 on Ctrl-C. "
+            "Keys come from --api-key and --daily-api-key or BEY_API_KEY and DAILY_API_KEY "
+            "(empty means unset)."
+        ),
+    )
+    check.add_argument("--api-key", help="Beyond Presence API key (default: $BEY_API_KEY)")
+    check.add_argument("--daily-api-key", help="Daily API key (default: $DAILY_API_KEY)")
+    check.add_argument("--api-url", help="Beyond Presence API URL (default: $BEY_API_URL)")
+    check.add_argument("--daily-api-url", help="Daily REST API URL (default: $DAILY_API_URL)")
+    check.add_argument(
+        "--avatar-id", help="the avatar to start (default: $BEY_AVATAR_ID, then the stock one)"
+    )
+    check.add_argument(
+        "--room-url",
+        metavar="URL",
+        help="use this Daily room of yours instead of creating one (it is not deleted)",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_number(float, "seconds", minimum=1.0, maximum=600.0),
+        default=30.0,
+        metavar="S",
+        help=(
+            "how long each wait may take (the bot joining, the avatar joining, its camera, its "
+            "first speech), 1 to 600 (default: 30)"
+        ),
+    )
+    check.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="write the steps and timings as JSON (no key or token); --world reads it back",
+    )
+    check.add_argument(
+        "--offline",
+        action="store_true",
+        help=(
+            "run the same check against the local Beyond Presence API and a simulated Daily, "
+            "with throwaway keys (keys passed with --api-key/--daily-api-key are sent as given)"
+        ),
+    )
+    check.add_argument(
+        "--world",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "with --offline: the simulated Daily's timings, from a --record file or a JSON "
+            "object of simulation settings (default: realistic guesses)"
+        ),
+    )
+
+
+def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse option combinations of ``check`` that make no sense, as usage errors."""
+    if args.command != "check":
+        return
+    if args.world is not None and not args.offline:
+        parser.error("check: --world needs --offline")
+    if args.offline and (args.api_url or args.daily_api_url):
+        parser.error("check: --offline talks to the local services; drop --api-url/--daily-api-url")
 
 
 async def _create_session(args: argparse.Namespace) -> dict:
@@ -271,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (Ctrl-C). ``--help``, ``--version`` and bad usage exit through argparse's
         ``SystemExit`` (0, 0 and 2).
     """
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check_usage(parser, args)
     secrets = [getattr(args, name, None) for name in ("api_key", "token", "daily_api_key")]
     secrets += [env("BEY_API_KEY"), env("DAILY_API_KEY")]
     try:
@@ -291,6 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             secrets += keys
             return _run_emulator(args.port, keys)
+        if args.command == "check":
+            from pipecat_bey.check import run_check_cli
+
+            return run_check_cli(args)
         result = asyncio.run(_create_session(args))
         print(json.dumps(result, indent=2))
         return 0
