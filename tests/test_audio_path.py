@@ -1,4 +1,11 @@
-"""The audio path under odd input and interruptions: nothing lost, duplicated or reordered."""
+"""The audio path under odd input and interruptions: nothing lost, duplicated or reordered.
+
+These play audio in real time through the real output transport. The routing
+decisions behind them (partial samples, stereo, held speech, interruptions) are
+tested on frames alone in test_speech_router.py, with a property test over frame
+sizes and interruption points; here one run by default proves the transport
+carries what the router sends, and the rest run with ``-m slow``.
+"""
 
 import asyncio
 import time
@@ -10,64 +17,35 @@ from conftest import BEY_KEY, DAILY_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pipecat.frames.frames import (
-    EndFrame,
     InterruptionFrame,
     TTSAudioRawFrame,
-    TTSStartedFrame,
     TTSStoppedFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
-from pipecat.workers.runner import WorkerRunner
+from pipecat.pipeline.worker import PipelineParams
+from speech import noise, utterance
 
-from pipecat_bey import BeyParams, BeyVideoService
-from pipecat_bey.testing import AvatarBehaviour, BeyEmulator, DailySimulation
+from pipecat_bey import BeyParams
+from pipecat_bey.testing import AvatarBehaviour, OfflineWorld
 
 
 @asynccontextmanager
 async def raw_bot(rate=24000, join_delay_s=0.1):
     """A bot whose 'TTS' is the test: frames go straight into the service."""
-    async with BeyEmulator(api_keys={BEY_KEY}) as bey, DailySimulation(api_key=DAILY_KEY) as daily:
-        room = daily.create_room()
-        daily.attach_bey(bey, AvatarBehaviour(join_delay_s=join_delay_s))
-        transport = DailyTransport(room.url, None, "Bot", DailyParams(audio_out_enabled=True))
-        service = BeyVideoService(
-            transport=transport,
-            api_key=BEY_KEY,
-            api_url=bey.url,
-            daily_api_key=DAILY_KEY,
-            daily_api_url=daily.rest_url,
-            params=BeyParams(avatar_ready_delay_s=0.1),
-        )
-        worker = PipelineWorker(
+    async with OfflineWorld(
+        behaviour=AvatarBehaviour(join_delay_s=join_delay_s),
+        bey_key=BEY_KEY,
+        daily_key=DAILY_KEY,
+        user=False,
+    ) as world:
+        transport = world.transport(audio_in_enabled=False, audio_out_end_silence_secs=0)
+        service = world.avatar_service(transport, params=BeyParams(avatar_ready_delay_s=0.1))
+        run = await world.start(
             Pipeline([transport.input(), service, transport.output()]),
             params=PipelineParams(audio_out_sample_rate=rate),
         )
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        run = asyncio.create_task(runner.run())
-        worker.service = service
-        try:
-            yield worker, daily
-        finally:
-            await worker.queue_frame(EndFrame())
-            await asyncio.wait_for(run, 30)
-
-
-def noise(samples, seed, channels=1):
-    rng = np.random.default_rng(seed)
-    return rng.integers(-12000, 12000, samples * channels, dtype=np.int16).tobytes()
-
-
-def utterance(pcm, sizes, rate, channels=1):
-    frames, offset, i = [TTSStartedFrame()], 0, 0
-    while offset < len(pcm):
-        size = sizes[i % len(sizes)]
-        frames.append(TTSAudioRawFrame(pcm[offset : offset + size], rate, channels))
-        offset += size
-        i += 1
-    return [*frames, TTSStoppedFrame()]
+        run.worker.service = service
+        yield run.worker, world.daily
 
 
 def speech_of(avatar):
@@ -82,9 +60,18 @@ async def received(daily, nbytes, timeout=15):
     return speech_of(daily.avatars[0])
 
 
+SLOW = pytest.mark.slow  # the same decision is tested on frames in test_speech_router.py
+
+
 @pytest.mark.parametrize(
     "sizes",
-    [[1], [3, 5, 7], [2], [961, 1], [24000 * 2 * 10]],
+    [
+        pytest.param([1], marks=SLOW),
+        pytest.param([3, 5, 7], marks=SLOW),
+        pytest.param([2], marks=SLOW),
+        [961, 1],
+        pytest.param([24000 * 2 * 10], marks=SLOW),
+    ],
     ids=["one-byte", "odd-lengths", "one-sample", "ragged", "ten-seconds"],
 )
 async def test_odd_frame_sizes_arrive_exactly(sizes):
@@ -96,6 +83,7 @@ async def test_odd_frame_sizes_arrive_exactly(sizes):
     assert pcm in got
 
 
+@SLOW
 async def test_stereo_tts_is_mixed_down():
     left = np.frombuffer(noise(9600, seed=1), np.int16)
     stereo = np.stack([left, left], axis=1).astype(np.int16).tobytes()
@@ -105,6 +93,7 @@ async def test_stereo_tts_is_mixed_down():
     assert left.tobytes() in got
 
 
+@SLOW
 async def test_interruption_during_start_up_drops_held_speech():
     first, second = noise(12000, seed=2), noise(12000, seed=3)
     async with raw_bot(join_delay_s=1.0) as (worker, daily):
@@ -123,6 +112,7 @@ async def test_interruption_during_start_up_drops_held_speech():
     assert second in got and first[:960] not in got
 
 
+@SLOW
 async def test_audio_before_the_avatar_is_delivered_in_order():
     parts = [noise(4800, seed=s) for s in range(5)]
     async with raw_bot(join_delay_s=1.0) as (worker, daily):

@@ -72,7 +72,9 @@ class Bot:
     """A plain pipecat pipeline around the real DailyTransport."""
 
     def __init__(self, room, token=None, **params):
-        params = {"audio_in_enabled": True, "audio_out_enabled": True} | params
+        # No end silence: these tests end the bot without waiting for its speech.
+        defaults = {"audio_in_enabled": True, "audio_out_enabled": True}
+        params = defaults | {"audio_out_end_silence_secs": 0} | params
         self.transport = DailyTransport(room.url, token, "Bot", DailyParams(**params))
         self.capture = AudioCapture()
         self.events = []

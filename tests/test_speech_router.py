@@ -9,6 +9,7 @@ from pipecat.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
 )
+from speech import noise, utterance
 
 from pipecat_bey.speech_router import NoticeKind, Route, SpeechRouter, is_speech
 
@@ -18,21 +19,6 @@ TRACK = "bey-custom-track"
 def router(**kwargs):
     kwargs = {"track": TRACK, "max_held_s": 30.0, "out_channels": 1, "fallback": True} | kwargs
     return SpeechRouter(**kwargs)
-
-
-def noise(samples, seed=0, channels=1):
-    rng = np.random.default_rng(seed)
-    return rng.integers(-12000, 12000, samples * channels, dtype=np.int16).tobytes()
-
-
-def utterance(pcm, sizes, rate=24000, channels=1):
-    frames, offset, i = [TTSStartedFrame()], 0, 0
-    while offset < len(pcm):
-        size = sizes[i % len(sizes)]
-        frames.append(TTSAudioRawFrame(pcm[offset : offset + size], rate, channels))
-        offset += size
-        i += 1
-    return [*frames, TTSStoppedFrame()]
 
 
 def feed(r, frames):
