@@ -13,7 +13,6 @@ with the room it created (see examples/Dockerfile and examples/pcc-deploy.toml).
 A variable left empty in .env (``CARTESIA_VOICE_ID=``) counts as not set.
 """
 
-import os
 
 import aiohttp
 from dotenv import load_dotenv
@@ -35,6 +34,7 @@ from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_bey import BeyVideoService
+from pipecat_bey.config import env
 
 load_dotenv(override=True)
 
@@ -45,19 +45,6 @@ SYSTEM_PROMPT = (
     "You are a friendly assistant with a face, talking to the user in a video call. "
     "Keep answers short and conversational: they are spoken aloud."
 )
-
-
-def env(name: str) -> str | None:
-    """Read an environment variable; empty or blank (``KEY=`` in .env) counts as not set.
-
-    Args:
-        name: The variable.
-
-    Returns:
-        Its value without surrounding whitespace, or None.
-    """
-    value = os.getenv(name, "").strip()
-    return value or None
 
 
 def required_env(name: str) -> str:
@@ -136,7 +123,13 @@ async def run_bot(room_url: str, token: str | None) -> None:
     )
     async with aiohttp.ClientSession() as http:
         pipeline, avatar, _ = build_pipeline(transport, http)
-        worker = PipelineWorker(pipeline, params=PipelineParams(enable_metrics=True))
+        # pipecat tells RTVI clients what the bot does from its transports; the
+        # avatar adds video, which the transport cannot know.
+        worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(enable_metrics=True),
+            capabilities=avatar.bot_capabilities,
+        )
 
         @transport.event_handler("on_participant_joined")
         async def on_participant_joined(transport: DailyTransport, participant: dict) -> None:

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from dotenv import dotenv_values
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
 from pipecat.services.cartesia.tts import CartesiaTTSService
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
@@ -42,6 +43,11 @@ async def test_bot_builds_its_pipeline_with_placeholder_keys(daily, clean_env):
     async with aiohttp.ClientSession() as http:
         pipeline, avatar, _ = bot.build_pipeline(transport, http)
     assert isinstance(pipeline, Pipeline) and isinstance(avatar, BeyVideoService)
+    # RTVI clients are told the bot has video: the transport alone says it has none.
+    assert PipelineWorker(pipeline).capabilities.video_out is False
+    worker = PipelineWorker(pipeline, capabilities=avatar.bot_capabilities)
+    assert worker.capabilities.video_out is True
+    assert "capabilities=avatar.bot_capabilities" in (EXAMPLES / "bot.py").read_text()
     assert callable(bot.bot)
 
 
