@@ -37,7 +37,7 @@ from pipecat_bey import (
     BEY_AUDIO_TRACK,
     BeyClient,
     BeyParams,
-    CreatePipecatSessionRequest,
+    start_avatar_session,
 )
 from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
 from pipecat_bey.testing import AvatarBehaviour, BotRun, DailySimulation, OfflineWorld
@@ -306,14 +306,17 @@ async def steps_in_sequence(world: OfflineWorld) -> float:
     bot = await start_bot(world, with_service=False)
     room = bot.transport_room
     await until(lambda: bot_in(room), 30, poll_s=0.005)
-    # TODO(start_avatar_session): this is the service's start path (token mint, then session
-    # create), written out again; call the shared function once it is extracted.
+    # The service's own start path (token, then session), after the bot joined.
     async with aiohttp.ClientSession() as http:
         daily_api = DailyRoomAPI(api_key=world.daily_key, session=http, api_url=daily.rest_url)
-        token = await daily_api.mint_avatar_token(room.url, AvatarIdentity("bey-avatar", None), 600)
-    async with BeyClient(world.bey_key, base_url=world.bey.url) as client:
-        await client.create_session(
-            CreatePipecatSessionRequest(avatar_id=DEFAULT_AVATAR_ID, url=room.url, token=token)
+        client = BeyClient(world.bey_key, base_url=world.bey.url, session=http)
+        await start_avatar_session(
+            client,
+            avatar_id=DEFAULT_AVATAR_ID,
+            room_url=room.url,
+            identity=AvatarIdentity.new("Avatar"),
+            daily=daily_api,
+            token_ttl_s=600,
         )
     await until(lambda: bot_and_avatar_in(room, daily), 30, poll_s=0.005)
     elapsed = time.monotonic() - t0

@@ -17,6 +17,7 @@ from loguru import logger
 
 from pipecat_bey.avatar_session import Arrival, AvatarSession
 from pipecat_bey.bot_room import BotRoom, Participant
+from pipecat_bey.config import BeyParams
 from pipecat_bey.errors import BeyError
 from pipecat_bey.models import PipecatSessionResponse
 
@@ -54,11 +55,8 @@ class AvatarLifecycle:
         room: BotRoom,
         callbacks: AvatarCallbacks,
         *,
+        params: BeyParams,
         track: str,
-        join_timeout_s: float,
-        video_timeout_s: float,
-        ready_delay_s: float,
-        eject_timeout_s: float,
         create_task: TaskFactory,
         cancel_task: TaskCanceller,
     ) -> None:
@@ -68,14 +66,14 @@ class AvatarLifecycle:
             avatar: The avatar's session record.
             room: The bot's room.
             callbacks: Told of what happens.
+            params: The timings: ``avatar_join_timeout_s`` (from start, for the
+                avatar to join), ``avatar_video_timeout_s`` (from its join, for
+                its camera, before speech goes to it anyway),
+                ``avatar_ready_delay_s`` (from its camera, the margin before its
+                speech flows), ``eject_timeout_s``, ``interrupt_repeats`` and
+                ``interrupt_repeat_interval_s``.
             track: The custom audio track the avatar listens to; it is kept
                 from everyone else in the room.
-            join_timeout_s: From start, how long the avatar may take to join.
-            video_timeout_s: From its join, how long to wait for the avatar's
-                camera before sending it speech anyway.
-            ready_delay_s: From its camera coming on, the margin before its
-                speech flows (the avatar may subscribe a little after).
-            eject_timeout_s: How long ejecting it at the end may take.
             create_task: Creates a named task (the service's ``create_task``).
             cancel_task: Cancels one (the service's ``cancel_task``).
         """
@@ -83,10 +81,12 @@ class AvatarLifecycle:
         self._room = room
         self._callbacks = callbacks
         self._track = track
-        self._join_timeout_s = join_timeout_s
-        self._video_timeout_s = video_timeout_s
-        self._ready_delay_s = ready_delay_s
-        self._eject_timeout_s = eject_timeout_s
+        self._join_timeout_s = params.avatar_join_timeout_s
+        self._video_timeout_s = params.avatar_video_timeout_s
+        self._ready_delay_s = params.avatar_ready_delay_s
+        self._eject_timeout_s = params.eject_timeout_s
+        self._interrupt_repeats = params.interrupt_repeats
+        self._interrupt_repeat_interval_s = params.interrupt_repeat_interval_s
         self._create_task = create_task
         self._cancel_task = cancel_task
         self._tasks: dict[str, asyncio.Task] = {}
@@ -120,6 +120,27 @@ class AvatarLifecycle:
             error: The error to report.
         """
         self.spawn(self._lost(message, error), "lost")
+
+    def repeat_interrupt(self, send_again: Callable[[], Awaitable[bool]]) -> None:
+        """Send "interrupt" again, a few times, after a barge-in.
+
+        Over Daily, app messages travel on their own path and can overtake audio
+        sent just before them, so speech still in flight arrives after the first
+        "interrupt" and would be spoken. Each repeat drops what has arrived since.
+        A new barge-in starts the repeats over.
+
+        Args:
+            send_again: Sends it again; returns False, to stop, once new speech
+                went to the avatar.
+        """
+
+        async def repeat() -> None:
+            for _ in range(self._interrupt_repeats):
+                await asyncio.sleep(self._interrupt_repeat_interval_s)
+                if not await send_again():
+                    return
+
+        self.spawn(repeat(), "repeat_interrupt")
 
     async def stop_timers(self) -> None:
         """From the end on, no timer may change where speech goes."""

@@ -146,13 +146,17 @@ class AvatarSession:
         self.session: PipecatSessionResponse | None = None
         self.participant_id: str | None = None
         self._requested = False
+        self._own_http: aiohttp.ClientSession | None = None
 
-    def use_session(self, http: aiohttp.ClientSession) -> None:
+    def use_session(self, http: aiohttp.ClientSession | None) -> None:
         """Talk to the Beyond Presence and Daily APIs through this HTTP session.
 
         Args:
-            http: The session; the caller owns and closes it.
+            http: The session, which the caller owns and closes; None opens one
+                that :meth:`close` closes.
         """
+        if http is None:
+            http = self._own_http = aiohttp.ClientSession()
         self.client.use_session(http)
         if self._daily_api_key:
             self.daily = DailyRoomAPI(
@@ -161,6 +165,13 @@ class AvatarSession:
 
     def __repr__(self) -> str:
         return f"AvatarSession(avatar_id={self.avatar_id!r}, room_url={self.room_url!r})"
+
+    async def close(self) -> None:
+        """Close the connections this record opened (a caller's session stays open)."""
+        await self.client.close()
+        if self._own_http is not None:
+            await self._own_http.close()
+            self._own_http = None
 
     async def start(self) -> PipecatSessionResponse:
         """Mint the token if needed and start the session.

@@ -1,4 +1,4 @@
-"""The ``pipecat-bey`` command: the offline demo, the local Bey API, and sessions by hand.
+"""The ``pipecat-bey`` command: the offline demo, the live check, the local Bey API, sessions.
 
 Parsing, ``--help`` and ``--version`` import no part of Pipecat; each command
 imports what it needs once the command line is known to be good.

@@ -252,6 +252,8 @@ async def run_demo(
         timeline.say("pipeline ended")
 
         report = _report(world, options, seen, bot_id, input_s, input_speech_s)
+        # More speech than max_held_audio_s came while the avatar was on its way.
+        report["held_speech_dropped_s"] = round(avatar.dropped_speech_s, 3)
         the_avatar = world.avatar
         if the_avatar is not None:
             report["avatar_left_room"] = not the_avatar.in_room
@@ -469,6 +471,12 @@ def summary(report: dict[str, Any]) -> str:
             f"first speech reached it {_num(report['first_audio_latency_ms'], '.0f')} ms later."
         )
         lines += _delivery(report)
+    dropped = report.get("held_speech_dropped_s")
+    if dropped:
+        lines.append(
+            f"{dropped:.2f} s of the speech came while the avatar was still on its way, more "
+            "than the service holds for it (max_held_audio_s), so the oldest was dropped."
+        )
     heard = []
     if report["user_heard_avatar_s"]:
         heard.append(f"the avatar for {report['user_heard_avatar_s']:.2f} s")

@@ -51,18 +51,13 @@ __all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService
 class BeyVideoService(AIService):
     """Gives a Pipecat bot on Daily a Beyond Presence video avatar.
 
-    Place it right after the TTS service and before ``transport.output()``::
-
-        avatar = BeyVideoService(transport=transport, session=http_session)
-        pipeline = Pipeline([transport.input(), stt, user_aggregator, llm, tts,
-                             avatar, transport.output(), assistant_aggregator])
-
-    The avatar's session starts while the bot joins the room; speech produced
-    before the avatar listens is held for it. The bot's own microphone is off
-    while the avatar speaks for it. If the avatar cannot start, does not join in
-    time or leaves, a non-fatal ``ErrorFrame`` goes upstream, ``on_session_error``
-    fires and (by default) the bot speaks in its own voice. At the end the
-    avatar is ejected.
+    Place it right after the TTS and before ``transport.output()``. The avatar's
+    session starts while the bot joins the room; speech produced before the
+    avatar listens is held for it; the bot's own microphone is off while the
+    avatar speaks for it. If the avatar cannot start, does not join in time or
+    leaves, a non-fatal ``ErrorFrame`` goes upstream, ``on_session_error`` fires
+    and (by default) the bot speaks in its own voice. At the end the avatar is
+    ejected.
 
     Event handlers available:
 
@@ -147,16 +142,12 @@ class BeyVideoService(AIService):
                 on_avatar_left=lambda p, r: self._call_event_handler("on_avatar_left", p, r),
                 on_avatar_lost=self._on_avatar_lost,
             ),
+            params=self._params,
             track=BEY_AUDIO_TRACK,
-            join_timeout_s=self._params.avatar_join_timeout_s,
-            video_timeout_s=self._params.avatar_video_timeout_s,
-            ready_delay_s=self._params.avatar_ready_delay_s,
-            eject_timeout_s=self._params.eject_timeout_s,
             create_task=self.create_task,
             cancel_task=self.cancel_task,
         )
-        self._session = session
-        self._own_session: aiohttp.ClientSession | None = None
+        self._http = session
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
         events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
@@ -192,10 +183,7 @@ class BeyVideoService(AIService):
         return self._router.dropped_s
 
     def is_avatar(self, participant: Mapping[str, Any]) -> bool:
-        """Tell whether a Daily participant is this service's avatar.
-
-        ``DailyTransport`` reports the avatar like any other participant (in
-        ``on_first_participant_joined`` too), so greeting logic should skip it.
+        """Tell the avatar, which ``DailyTransport`` reports like any participant, from the user.
 
         Args:
             participant: A participant as passed to the transport's events.
@@ -225,9 +213,7 @@ class BeyVideoService(AIService):
         """
         await super().setup(setup)
         try:
-            if self._session is None:
-                self._own_session = aiohttp.ClientSession()
-            self._avatar.use_session(self._session or self._own_session)
+            self._avatar.use_session(self._http)
         except Exception as e:  # never silence the bot: fall back instead
             self._lifecycle.fail(f"the avatar service could not set up: {e}", BeyError(str(e)))
             return
@@ -241,10 +227,7 @@ class BeyVideoService(AIService):
         """
         await super().cleanup()
         await self._lifecycle.end()
-        await self._avatar.client.close()
-        if self._own_session:
-            await self._own_session.close()
-            self._own_session = None
+        await self._avatar.close()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Route the bot's speech to the avatar and handle interruptions.
@@ -313,7 +296,8 @@ class BeyVideoService(AIService):
                 # Urgent (system) frames skip the audio queue: the message goes out
                 # right after the track's queue was cleared.
                 await self._send_interrupt()
-                self._lifecycle.spawn(self._repeat_interrupt(), "repeat_interrupt")
+                # Speech still in flight when "interrupt" arrives is spoken: repeat it.
+                self._lifecycle.repeat_interrupt(self._interrupt_again)
 
     async def _send_interrupt(self) -> None:
         if self._avatar.participant_id:
@@ -321,17 +305,15 @@ class BeyVideoService(AIService):
                 self._room.message_frame(INTERRUPT_MESSAGE, self._avatar.participant_id)
             )
 
-    async def _repeat_interrupt(self) -> None:
-        """Drop the stale speech that was still in flight when "interrupt" arrived."""
-        for _ in range(self._params.interrupt_repeats):
-            await asyncio.sleep(self._params.interrupt_repeat_interval_s)
-            async with self._route_lock:
-                if self._router.spoke_since_interrupt:
-                    return  # new speech is on its way: a repeat would cut it
-                await self._send_interrupt()
+    async def _interrupt_again(self) -> bool:
+        async with self._route_lock:
+            if self._router.spoke_since_interrupt:
+                return False  # new speech is on its way: a repeat would cut it
+            await self._send_interrupt()
+            return True
 
     async def _on_joined(self) -> None:
-        async with self._route_lock:
+        async with self._route_lock:  # the join published the microphone: set it now
             await self._room.publish_microphone(self._router.microphone_on)
 
     async def _on_session_started(

@@ -165,7 +165,7 @@ async def test_the_end_ejects_the_avatar_and_leaves_nothing_running(bey, daily):
         avatar = daily.avatars[0]
         await bot.run.end()
     assert avatar.removed_reason == "ejected"
-    assert bot.service._own_session is None
+    assert bot.service._avatar._own_http is None  # the HTTP session it opened is closed
     leftovers = [t for t in asyncio.all_tasks() if "bey_" in t.get_name() and not t.done()]
     assert not leftovers
 

@@ -235,3 +235,23 @@ def test_one_ctrl_c_ends_the_offline_bot_at_once_and_cleanly(tmp_path):
     assert "ejected the avatar" in err
     assert err.count("interrupted") == 1, err
     assert "| DEBUG" not in err, "the example logs at INFO"
+
+
+async def test_speech_beyond_what_is_held_is_dropped_said_once_and_explained(tmp_path):
+    """A long answer while the avatar joins: one warning, and the summary says why."""
+    log = io.StringIO()
+    sink = add_log_sink(log)
+    try:
+        report, _ = await demo(
+            tmp_path,
+            speech=DATA / "utterance_b.wav",
+            barge_in=False,
+            avatar_join_delay_s=1.0,
+            bey_params=BeyParams(max_held_audio_s=1.0),
+        )
+    finally:
+        logger.remove(sink)
+    assert report["held_speech_dropped_s"] > 2.0
+    assert log.getvalue().count("max_held_audio_s") == 1, log.getvalue()
+    assert "the oldest was dropped" in summary(report)
+    assert report["avatar_received_speech_s"] < report["input_speech_s"] - 2.0
