@@ -246,7 +246,7 @@ class AvatarLifecycle:
         # a subscription that lags behind it.
         try:
             await asyncio.wait_for(self._camera_on.wait(), self._video_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # the same class from Python 3.11
             logger.warning(
                 f"the avatar's camera did not come on within {self._video_timeout_s:g} s of its "
                 "joining (avatar_video_timeout_s); sending it speech anyway"

@@ -271,7 +271,7 @@ class AvatarSession:
                 self.daily.eject(self.room_url, user_ids=user_ids, participant_ids=ids),
                 timeout=timeout_s,
             )
-        except (DailyAPIError, TimeoutError) as e:
+        except (DailyAPIError, TimeoutError, asyncio.TimeoutError) as e:
             logger.warning(
                 f"could not eject the avatar ({e or 'timed out'}); it leaves when its token expires"
             )

@@ -95,6 +95,7 @@ from pipecat.transports.daily.utils import (
 )
 from pipecat.workers.runner import WorkerRunner
 
+from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey._secrets import redact
 from pipecat_bey._urls import daily_room_name
 from pipecat_bey.avatar_session import start_avatar_session
@@ -194,10 +195,6 @@ CLEANUP_TIMEOUT_S = 10.0
 _MIN_LIFETIME_S = 300.0
 
 Progress = Callable[[str], None]
-
-
-def _print_now(line: str) -> None:
-    print(line, flush=True)  # live even when stdout is a pipe
 
 
 def default_phrase() -> Path:
@@ -1009,7 +1006,7 @@ class _Check:
 async def run_check(
     options: CheckOptions,
     *,
-    progress: Progress = _print_now,
+    progress: Progress = print_now,
     secrets: MutableSet[str] | None = None,
     offline: bool = False,
     notes: Mapping[str, Any] | None = None,
@@ -1183,7 +1180,7 @@ async def run_offline_check(
     options: CheckOptions,
     *,
     world: Mapping[str, Any] | None = None,
-    progress: Progress = _print_now,
+    progress: Progress = print_now,
     secrets: MutableSet[str] | None = None,
     bey_key: str | None = None,
     daily_key: str | None = None,
@@ -1237,13 +1234,6 @@ async def run_offline_check(
 # The command line.
 
 
-def _check_writable(path: Path, what: str) -> None:
-    if path.is_dir():
-        raise ValueError(f"{what} {path}: is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{what} {path}: the directory {path.parent} does not exist")
-
-
 def _log_to_stderr(secrets: Collection[str]) -> None:
     """Show pipecat's warnings and errors, one line each, with every secret masked."""
     from loguru import logger
@@ -1270,7 +1260,7 @@ def run_check_cli(args: Any) -> int:
         ValueError: If ``--record`` or ``--world`` is unusable; nothing has run.
     """
     if args.record is not None:
-        _check_writable(args.record, "--record")
+        check_writable(args.record, "--record")
     world = load_world(args.world) if args.world is not None else None
     options = CheckOptions(
         api_key=args.api_key,

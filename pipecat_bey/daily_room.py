@@ -7,6 +7,7 @@ token the bot mints for it. The token is scoped to the room, names the avatar
 when the token runs out.
 """
 
+import asyncio
 import base64
 import binascii
 import json
@@ -178,7 +179,7 @@ class DailyRoomAPI:
                 owner=False,
                 params=params,
             )
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as e:
             raise DailyAPIError(f"could not reach Daily to mint the avatar's token: {e}") from e
         except Exception as e:  # DailyRESTHelper raises bare Exception on HTTP errors
             message = redact(str(e), self._api_key)
@@ -222,7 +223,7 @@ class DailyRoomAPI:
                         f"{redact(text[:200], self._api_key)}",
                         status=response.status,
                     )
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as e:
             raise DailyAPIError(f"could not reach Daily to eject the avatar: {e}") from e
         try:
             ejected = json.loads(text).get("ejectedIds", [])

@@ -26,6 +26,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameProcessor
 
 from pipecat_bey import BeyParams, BeyVideoService
+from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing.audio import read_wav, speech_duration_s, to_mono, write_wav
 from pipecat_bey.testing.bey_emulator import Fault
@@ -153,14 +154,6 @@ def _load_speech(path: Path) -> tuple[bytes, int]:
     return speech, rate
 
 
-def _check_writable(path: Path, what: str) -> None:
-    """Refuse an output path that cannot be written, before anything runs."""
-    if path.is_dir():
-        raise ValueError(f"{what} {path}: is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{what} {path}: the directory {path.parent} does not exist")
-
-
 def check_options(options: DemoOptions) -> tuple[bytes, int]:
     """Check the demo's files before anything starts.
 
@@ -177,18 +170,14 @@ def check_options(options: DemoOptions) -> tuple[bytes, int]:
     speech = _load_speech(options.speech)
     if options.barge_in:
         _load_speech(options.barge_in_speech)
-    _check_writable(options.out, "--out")
+    check_writable(options.out, "--out")
     if options.report is not None:
-        _check_writable(options.report, "--report")
+        check_writable(options.report, "--report")
     return speech
 
 
-def _print_now(line: str) -> None:
-    print(line, flush=True)  # live even when stdout is a pipe
-
-
 async def run_demo(
-    options: DemoOptions, progress: Callable[[str], None] = _print_now
+    options: DemoOptions, progress: Callable[[str], None] = print_now
 ) -> dict[str, Any]:
     """Run the demo and return its report.
 

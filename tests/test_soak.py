@@ -34,7 +34,7 @@ async def test_a_long_conversation_keeps_memory_and_tasks_flat():
         turn = 0
         while time.monotonic() < end:
             turn += 1
-            await bot.worker.queue_frame(TTSSpeakFrame(f"turn {turn}"))
+            await bot.run.queue_frames(TTSSpeakFrame(f"turn {turn}"))
             if turn % 3 == 0:
                 await daily.wait_for(lambda: False, 1.5)
                 await bot.user.speak_wav(DATA / "barge_in.wav")
@@ -44,6 +44,8 @@ async def test_a_long_conversation_keeps_memory_and_tasks_flat():
             for participant in [bot.user, *daily.avatars]:
                 participant.received.clear()
                 participant.app_messages.clear()
+            for avatar in daily.avatars:
+                avatar.spoken.clear()
             if baseline is None and time.monotonic() > warm_up_end:
                 gc.collect()
                 baseline = (rss_mb(), len(asyncio.all_tasks()))
