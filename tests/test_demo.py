@@ -104,20 +104,26 @@ async def test_a_complete_delivery_reads_as_complete(tmp_path):
     assert report["interrupted"] is False and "barge" not in text.lower()
 
 
-async def test_falling_back_to_the_bots_voice_is_not_a_failure(tmp_path, capsys):
-    """The avatar comes after the service's join timeout: the bot speaks itself, exit 0."""
+async def demo_logged(tmp_path, **options):
+    """The demo, with what it logs as it shows it (warnings and errors, one line each)."""
     log = io.StringIO()
     sink = add_log_sink(log)
     try:
-        report, lines = await demo(
-            tmp_path,
-            speech=DATA / "utterance_a.wav",
-            barge_in=False,
-            avatar_join_delay_s=1.6,
-            bey_params=BeyParams(avatar_join_timeout_s=1.0),
-        )
+        report, lines = await demo(tmp_path, **options)
     finally:
         logger.remove(sink)
+    return report, lines, log.getvalue()
+
+
+async def test_falling_back_to_the_bots_voice_is_not_a_failure(tmp_path, capsys):
+    """The avatar comes after the service's join timeout: the bot speaks itself, exit 0."""
+    report, lines, logged = await demo_logged(
+        tmp_path,
+        speech=DATA / "utterance_a.wav",
+        barge_in=False,
+        avatar_join_delay_s=1.6,
+        bey_params=BeyParams(avatar_join_timeout_s=1.0),
+    )
     assert report["fallback"] is True
     assert report["user_heard_bot_s"] >= 2.0
     assert report["late_avatar_ejected"] is True, "the late avatar joined, then was ejected"
@@ -132,7 +138,7 @@ async def test_falling_back_to_the_bots_voice_is_not_a_failure(tmp_path, capsys)
 
     # The failure is said once in all the demo printed: progress, log and summary.
     (error,) = report["session_errors"]
-    everything = "\n".join(lines) + log.getvalue() + printed.out + printed.err
+    everything = "\n".join(lines) + logged + printed.out + printed.err
     assert everything.count(error) == 1, everything
 
     # It is a failure only when the user heard nothing at all.
@@ -239,19 +245,14 @@ def test_one_ctrl_c_ends_the_offline_bot_at_once_and_cleanly(tmp_path):
 
 async def test_speech_beyond_what_is_held_is_dropped_said_once_and_explained(tmp_path):
     """A long answer while the avatar joins: one warning, and the summary says why."""
-    log = io.StringIO()
-    sink = add_log_sink(log)
-    try:
-        report, _ = await demo(
-            tmp_path,
-            speech=DATA / "utterance_b.wav",
-            barge_in=False,
-            avatar_join_delay_s=1.0,
-            bey_params=BeyParams(max_held_audio_s=1.0),
-        )
-    finally:
-        logger.remove(sink)
+    report, _, logged = await demo_logged(
+        tmp_path,
+        speech=DATA / "utterance_b.wav",
+        barge_in=False,
+        avatar_join_delay_s=1.0,
+        bey_params=BeyParams(max_held_audio_s=1.0),
+    )
     assert report["held_speech_dropped_s"] > 2.0
-    assert log.getvalue().count("max_held_audio_s") == 1, log.getvalue()
+    assert logged.count("max_held_audio_s") == 1, logged
     assert "the oldest was dropped" in summary(report)
     assert report["avatar_received_speech_s"] < report["input_speech_s"] - 2.0
