@@ -186,6 +186,23 @@ class BotRoom:
         if error:
             logger.warning(f"could not unsubscribe from the avatar's microphone: {error}")
 
+    def may_set_permissions(self) -> bool | None:
+        """Whether the bot may change other participants' permissions, as far as it shows.
+
+        Returns:
+            True for a meeting owner or a ``canAdmin`` holder for participants,
+            False when its participant info says neither, None when it does not say.
+        """
+        info = (self._transport.participants().get("local") or {}).get("info") or {}
+        if info.get("isOwner"):
+            return True
+        can_admin = (info.get("permissions") or {}).get("canAdmin")
+        if can_admin is None:
+            return None
+        return can_admin is True or (
+            isinstance(can_admin, (list, tuple, set)) and "participants" in can_admin
+        )
+
     async def keep_track_from(self, participant_id: str, track: str) -> str | None:
         """Withhold one of the bot's custom audio tracks from a participant.
 
@@ -202,6 +219,8 @@ class BotRoom:
         bot_id = self._transport.participants().get("local", {}).get("id")
         if not bot_id:
             return "the bot is not in the room"
+        if self.may_set_permissions() is False:
+            return "the bot's meeting token is neither an owner's nor a participant admin's"
         permissions = {"canReceive": {"byParticipantId": {bot_id: {"customAudio": {track: False}}}}}
         return await self._transport.update_remote_participants(
             {participant_id: {"permissions": permissions}}
