@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from pipecat_bey.avatar_session import Arrival, AvatarSession
-from pipecat_bey.bot_room import BotRoom, Participant
+from pipecat_bey.bot_room import BotRoom, Participant, camera_on
 from pipecat_bey.config import BeyParams
 from pipecat_bey.errors import BeyError
 from pipecat_bey.models import PipecatSessionResponse
@@ -234,10 +234,7 @@ class AvatarLifecycle:
             self._note_camera(participant)
 
     def _note_camera(self, participant: Participant) -> None:
-        # Published is enough: the bot need not receive the avatar's video to know
-        # it renders ("receivable" while the bot is not subscribed, as by default).
-        camera = (participant.get("media") or {}).get("camera") or {}
-        if camera.get("state") not in (None, "off", "blocked") and not self._camera_on.is_set():
+        if camera_on(participant) and not self._camera_on.is_set():
             self.camera_on_at = time.monotonic()
             self._camera_on.set()
 

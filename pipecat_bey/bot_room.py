@@ -61,6 +61,22 @@ def add_output_destination(transport: DailyTransport, destination: str) -> None:
         destinations.append(destination)
 
 
+def camera_on(participant: Participant) -> bool:
+    """Whether a participant's camera is published, as the bot sees it.
+
+    Published is enough: the bot need not receive the video (DailyTransport does
+    not subscribe to cameras) to know the participant sends it.
+
+    Args:
+        participant: A participant as Daily reports it.
+
+    Returns:
+        True unless the camera is absent, off or blocked.
+    """
+    camera = (participant.get("media") or {}).get("camera") or {}
+    return camera.get("state") not in (None, "off", "blocked")
+
+
 def _forward(
     callback: Callable[[Participant], Awaitable[None]],
 ) -> Callable[[DailyTransport, Any], Awaitable[None]]:

@@ -99,7 +99,7 @@ from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey._secrets import redact
 from pipecat_bey._urls import daily_room_name
 from pipecat_bey.avatar_session import start_avatar_session
-from pipecat_bey.bot_room import BotRoom
+from pipecat_bey.bot_room import BotRoom, camera_on
 from pipecat_bey.client import BeyClient
 from pipecat_bey.config import (
     BEY_AUDIO_TRACK,
@@ -731,8 +731,7 @@ class _Check:
         if self._avatar_joined_at is None:
             self._avatar_joined_at = time.monotonic()
             self._avatar_id = str(participant.get("id"))
-        camera = (participant.get("media") or {}).get("camera") or {}
-        if self._camera_at is None and camera.get("state") not in (None, "off", "blocked"):
+        if self._camera_at is None and camera_on(participant):
             self._camera_at = time.monotonic()
         self._notify()
 
