@@ -104,6 +104,7 @@ from pipecat_bey.client import BeyClient
 from pipecat_bey.config import (
     BEY_AUDIO_TRACK,
     INTERRUPT_MESSAGE,
+    BeyParams,
     avatar_id_setting,
     daily_api_url_setting,
     env,
@@ -160,9 +161,9 @@ MEASUREMENTS = (
 BOT_NAME = "pipecat-bey check"
 AVATAR_NAME = "Avatar"
 
-READY_MARGIN_S = 0.5
-"""After the avatar's camera comes on, a margin for its subscription to the bot's track
-(audio written before it has subscribed is heard by no one; nothing tells when it has)."""
+READY_MARGIN_S = BeyParams().avatar_ready_delay_s
+"""After the avatar's camera comes on, the service's own margin for its subscription to the
+bot's track (audio written before it has subscribed is heard by no one)."""
 
 PHRASE_S = 3.0
 """Seconds of the packaged clip sent as the phrase."""

@@ -176,7 +176,9 @@ class OfflineWorld:
         """Describe the world (it starts when entered).
 
         Args:
-            behaviour: How avatars behave (join delay, failures); the default joins after 1 s.
+            behaviour: How avatars behave (join delay, failures); by default the
+                simulation's ``default_behaviour`` (e.g. ``DailySimulation.realistic()``'s),
+                else ``AvatarBehaviour()``, which joins after 1 s.
             api_latency_s: Seconds the local Beyond Presence API takes to answer.
             bey_key: The Beyond Presence API key (default: a fresh random one).
             daily_key: The Daily API key (default: a fresh random one).
@@ -208,7 +210,7 @@ class OfflineWorld:
             raise ValueError("set the latency of a BeyEmulator you bring on it: bey.latency = ...")
         self.bey_key = bey_key or f"bey-local-{secrets.token_hex(12)}"
         self.daily_key = daily_key or f"daily-local-{secrets.token_hex(12)}"
-        self._behaviour = behaviour or AvatarBehaviour()
+        self._behaviour = behaviour  # None: the simulation's default_behaviour
         self._api_latency_s = api_latency_s
         self._room_name = room_name
         self._with_user = user
