@@ -22,7 +22,9 @@ from pipecat_bey.cli import _build_parser, main
 BANNER = "ᓚᘏᗢ"  # marks pipecat's import-time banner line
 
 
-@pytest.mark.parametrize("args", [[], ["demo"], ["emulator"], ["session"], ["session", "create"]])
+@pytest.mark.parametrize(
+    "args", [[], ["demo"], ["check"], ["emulator"], ["session"], ["session", "create"]]
+)
 def test_every_command_has_help(args, capsys):
     with pytest.raises(SystemExit) as caught:
         main([*args, "--help"])
