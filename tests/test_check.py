@@ -23,12 +23,10 @@ from pipecat_bey.check import (
     MEASUREMENTS,
     STEPS,
     CheckOptions,
-    load_recording,
-    load_world,
     run_check,
     run_offline_check,
-    world_settings_from_recording,
 )
+from pipecat_bey.check_recording import load_recording, load_world, world_settings_from_recording
 from pipecat_bey.testing.daily_sim import REALISTIC, AvatarBehaviour, DailySimulation
 
 # A fast, kind world: the avatar joins, shows its face and listens within a fraction of a second.
