@@ -375,6 +375,17 @@ def listening(participant, publisher_id, track=TRACK):
     return lambda: participant.receives(publisher_id, track, time.monotonic())
 
 
+async def bot_with_listener(daily):
+    """A client publishing the custom track, and a participant already receiving it."""
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = publish_custom_track(daily, bot)
+    listener = SimulatedParticipant(daily, room, "Listener")
+    await listener.join()
+    assert await daily.wait_for(listening(listener, bot.id), 5)
+    return bot, source, listener
+
+
 async def test_the_avatars_camera_reaches_a_renderer_in_order_at_its_rate(daily):
     room = daily.create_room()
     bot = await join_client(daily, room)
@@ -489,12 +500,7 @@ async def test_media_arrives_late_and_in_order_under_jitter():
     async with DailySimulation(
         api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.08, seed=3
     ) as daily:
-        room = daily.create_room()
-        bot = await join_client(daily, room)
-        source = publish_custom_track(daily, bot)
-        listener = SimulatedParticipant(daily, room, "Listener")
-        await listener.join()
-        assert await daily.wait_for(listening(listener, bot.id), 5)
+        bot, source, listener = await bot_with_listener(daily)
         chunk = 24000 // 50 * 2  # 20 ms
         audio = np.random.default_rng(5).integers(-20000, 20000, 24000 // 50 * 20, np.int16)
         audio = audio.tobytes()
@@ -558,12 +564,7 @@ async def test_an_app_message_overtakes_audio_sent_just_before_it():
     async with DailySimulation(
         api_key=DAILY_KEY, network_delay_s=0.1, app_message_delay_s=0.02
     ) as daily:
-        room = daily.create_room()
-        bot = await join_client(daily, room)
-        source = publish_custom_track(daily, bot)
-        listener = SimulatedParticipant(daily, room, "Listener")
-        await listener.join()
-        assert await daily.wait_for(listening(listener, bot.id), 5)
+        bot, source, listener = await bot_with_listener(daily)
         sent_at = time.monotonic()
         source.write_frames(tone(0.04, 24000))
         bot.send_app_message("interrupt", listener.id)
