@@ -65,7 +65,6 @@ import re
 import secrets as token_bytes
 import sys
 import time
-import wave
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -119,6 +118,7 @@ from pipecat_bey.errors import (
     BeyValidationError,
     DailyAPIError,
 )
+from pipecat_bey.testing.audio import read_wav, to_mono
 
 STEPS = (
     "keys",
@@ -363,19 +363,8 @@ async def load_phrase(path: Path, sample_rate: int, seconds: float = PHRASE_S) -
     Raises:
         ValueError: If the file is not a 16-bit PCM WAV.
     """
-    try:
-        with wave.open(str(path), "rb") as wav:
-            if wav.getsampwidth() != 2:
-                raise ValueError(f"{path}: 16-bit PCM WAV needed")
-            rate, channels = wav.getframerate(), wav.getnchannels()
-            pcm = wav.readframes(min(wav.getnframes(), int(seconds * rate)))
-    except (wave.Error, EOFError) as e:
-        raise ValueError(f"{path}: not a PCM WAV file ({e})") from e
-    samples = np.frombuffer(pcm, dtype=np.int16)
-    if channels > 1:
-        usable = samples[: samples.size // channels * channels].reshape(-1, channels)
-        samples = usable.mean(axis=1).astype(np.int16)
-    mono = samples.tobytes()
+    pcm, rate, channels = read_wav(path)
+    mono = to_mono(pcm, channels)[: int(seconds * rate) * 2]
     if rate == sample_rate:
         return mono
     return await create_file_resampler().resample(mono, rate, sample_rate)
