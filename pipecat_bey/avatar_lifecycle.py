@@ -11,18 +11,47 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
 from pipecat_bey.avatar_session import Arrival, AvatarSession
-from pipecat_bey.bot_room import BotRoom, Participant, camera_on
+from pipecat_bey.bot_room import Participant, camera_on
 from pipecat_bey.config import BeyParams
 from pipecat_bey.errors import BeyError
 from pipecat_bey.models import PipecatSessionResponse
 
 TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
 TaskCanceller = Callable[[asyncio.Task], Awaitable[None]]
+
+
+class AvatarRoom(Protocol):
+    """The room the avatar joins, as the life cycle uses it.
+
+    ``BotRoom`` (the bot's own Daily room) and ``BackstageRoom`` (a private room
+    whose media the bot relays) are the two.
+    """
+
+    def on_events(
+        self,
+        *,
+        participant_joined: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_updated: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_left: Callable[[Participant, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """Be told when participants join, change and leave."""
+
+    async def prepare(self) -> str:
+        """Make the room ready for the avatar (create, join) and return its URL."""
+
+    async def avatar_arrived(self, participant_id: str) -> None:
+        """The avatar joined: take what the room must of it."""
+
+    async def keep_track_from(self, participant_id: str, track: str) -> str | None:
+        """Withhold the speech track from someone else; Daily's error or None."""
+
+    async def close(self, timeout_s: float) -> None:
+        """Release the room at the end (safe to call again)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +81,7 @@ class AvatarLifecycle:
     def __init__(
         self,
         avatar: AvatarSession,
-        room: BotRoom,
+        room: AvatarRoom,
         callbacks: AvatarCallbacks,
         *,
         params: BeyParams,
@@ -64,7 +93,7 @@ class AvatarLifecycle:
 
         Args:
             avatar: The avatar's session record.
-            room: The bot's room.
+            room: The room the avatar joins.
             callbacks: Told of what happens.
             params: The timings: ``avatar_join_timeout_s`` (from start, for the
                 avatar to join), ``avatar_video_timeout_s`` (from its join, for
@@ -148,10 +177,11 @@ class AvatarLifecycle:
         await self._cancel("join_watchdog", "avatar_ready")
 
     async def end(self) -> None:
-        """Cancel everything of ours and eject the avatar; safe to call again."""
+        """Cancel everything of ours, eject the avatar, release the room; safe to call again."""
         await self.stop_timers()
         await self._cancel(*self._tasks)
         await self._avatar.eject(self._eject_timeout_s)
+        await self._room.close(self._eject_timeout_s)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run a task of the avatar's, replacing (and cancelling) one of the same name.
@@ -176,9 +206,14 @@ class AvatarLifecycle:
     async def _start_session(self) -> None:
         requested_at = time.time()
         try:
+            self._avatar.room_url = await self._room.prepare()
             session = await self._avatar.start()
         except BeyError as e:
             await self._lost(f"the avatar could not start: {e}", e)
+            return
+        except Exception as e:  # never silence the bot: report it and fall back
+            logger.exception("the avatar's room could not be prepared")
+            await self._lost(f"the avatar could not start: {e}", BeyError(str(e)))
             return
         logger.info(f"Beyond Presence session {session.id} started")
         await self._callbacks.on_session_started(session, requested_at, time.time())
@@ -207,7 +242,7 @@ class AvatarLifecycle:
         else:
             participant_id = str(participant["id"])
             # Its microphone is the bot's own speech coming back: keep it from STT and VAD.
-            await self._room.ignore_microphone_of(participant_id)
+            await self._room.avatar_arrived(participant_id)
             logger.info(f"the avatar joined the room ({participant_id})")
             self._camera_on.clear()
             self._note_camera(participant)

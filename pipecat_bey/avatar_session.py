@@ -91,7 +91,7 @@ class AvatarSession:
         self,
         *,
         client: BeyClient,
-        room_url: str,
+        room_url: str | None,
         avatar_id: str | None = None,
         avatar_token: str | None = None,
         daily_api_key: str | None = None,
@@ -103,7 +103,9 @@ class AvatarSession:
 
         Args:
             client: The Beyond Presence API client.
-            room_url: The Daily room the avatar joins.
+            room_url: The Daily room the avatar joins, or None if it is only
+                known later (a room created at start); set ``room_url`` before
+                :meth:`start`.
             avatar_id: The avatar. Defaults to ``BEY_AVATAR_ID``, then the stock one.
             avatar_token: A meeting token of the caller's for the avatar, or None
                 to mint one with the Daily API key.
@@ -117,7 +119,8 @@ class AvatarSession:
         Raises:
             BeyConfigError: If a setting is missing or invalid.
         """
-        daily_room_name(room_url)  # fail now on a URL the avatar could not join
+        if room_url is not None:
+            daily_room_name(room_url)  # fail now on a URL the avatar could not join
         self.client = client
         self.room_url = room_url
         self.avatar_id = avatar_id_setting(avatar_id)
@@ -163,6 +166,11 @@ class AvatarSession:
                 api_key=self._daily_api_key, session=http, api_url=self._daily_api_url
             )
 
+    @property
+    def has_daily_api_key(self) -> bool:
+        """Whether a Daily API key is set (to mint tokens, create rooms, eject)."""
+        return self._daily_api_key is not None
+
     def __repr__(self) -> str:
         return f"AvatarSession(avatar_id={self.avatar_id!r}, room_url={self.room_url!r})"
 
@@ -182,6 +190,8 @@ class AvatarSession:
         Raises:
             BeyError: If the avatar could not be started (``DailyAPIError`` included).
         """
+        if self.room_url is None:
+            raise BeyConfigError("the avatar's room is not known yet: set room_url first")
         # From here on an avatar may be on its way, so the end must eject it.
         self._requested = True
         self.session = await start_avatar_session(
@@ -243,7 +253,7 @@ class AvatarSession:
         Args:
             participant_id: The participant.
         """
-        if self.daily is None:
+        if self.daily is None or self.room_url is None:
             return
         try:
             await self.daily.eject(self.room_url, participant_ids=[participant_id])
@@ -259,7 +269,7 @@ class AvatarSession:
         Returns:
             How many participants Daily ejected, or None if nothing was asked.
         """
-        if not self._requested or self.daily is None:
+        if not self._requested or self.daily is None or self.room_url is None:
             return None
         self._requested = False
         ids = [self.participant_id] if self.participant_id else None

@@ -190,6 +190,29 @@ class BotRoom:
         if error:
             logger.warning(f"could not turn the bot's microphone {'on' if on else 'off'}: {error}")
 
+    async def prepare(self) -> str:
+        """Nothing to prepare: the avatar joins the bot's room, which the transport joins.
+
+        Returns:
+            The room's URL.
+        """
+        return self._transport.room_url
+
+    async def avatar_arrived(self, participant_id: str) -> None:
+        """The avatar joined: its voice is the bot's own, keep it from STT and VAD.
+
+        Args:
+            participant_id: The avatar's participant id.
+        """
+        await self.ignore_microphone_of(participant_id)
+
+    async def close(self, timeout_s: float) -> None:
+        """Nothing to release: the transport leaves the room.
+
+        Args:
+            timeout_s: Unused.
+        """
+
     async def ignore_microphone_of(self, participant_id: str) -> None:
         """Stop a participant's microphone reaching the bot (its STT and VAD).
 

@@ -1,18 +1,24 @@
-"""Daily glue: the avatar's meeting token, telling the avatar apart, ejecting it.
+"""Daily glue: rooms, meeting tokens, telling the avatar apart, ejecting it.
 
 The avatar joins the bot's Daily room as a participant of its own, with a meeting
 token the bot mints for it. The token is scoped to the room, names the avatar
 (``user_name``, ``user_id``) so the bot can recognise it, and expires with
 ``eject_at_token_exp`` so an avatar nobody ejects still leaves (and stops billing)
 when the token runs out.
+
+Without a Daily room of the bot's own (the relay placement), the bot creates a
+short-lived private room for the avatar, mints itself an owner's token for it
+and deletes it at the end; those calls are here too.
 """
 
 import asyncio
 import base64
 import binascii
 import json
+import re
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,8 @@ from pipecat.transports.daily.utils import (
     DailyMeetingTokenParams,
     DailyMeetingTokenProperties,
     DailyRESTHelper,
+    DailyRoomParams,
+    DailyRoomProperties,
 )
 
 from pipecat_bey._secrets import redact
@@ -113,11 +121,18 @@ def token_identity(token: str) -> AvatarIdentity:
     )
 
 
-class DailyRoomAPI:
-    """The Daily REST calls the avatar needs: minting its token and ejecting it.
+def _status_in(error: Exception) -> int | None:
+    """The HTTP status pipecat's ``DailyRESTHelper`` quotes in its bare exceptions."""
+    match = re.search(r"status: (\d{3})", str(error))
+    return int(match.group(1)) if match else None
 
-    Token minting goes through pipecat's ``DailyRESTHelper``; ejection, which the
-    helper does not cover, is ``POST /rooms/{name}/eject``.
+
+class DailyRoomAPI:
+    """The Daily REST calls the avatar needs: rooms, tokens, ejection.
+
+    Rooms and tokens go through pipecat's ``DailyRESTHelper``; ejection, which the
+    helper does not cover, is ``POST /rooms/{name}/eject``. Every failure is a
+    ``DailyAPIError`` (with the HTTP status when Daily answered), the key redacted.
     """
 
     def __init__(
@@ -147,6 +162,72 @@ class DailyRoomAPI:
     def __repr__(self) -> str:
         return f"DailyRoomAPI(api_url={self._api_url!r})"
 
+    async def _helper_call(self, what: str, call: Awaitable[Any]) -> Any:
+        """Run one of the helper's calls, turning its errors into ``DailyAPIError``."""
+        try:
+            return await call
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as e:
+            raise DailyAPIError(f"could not reach Daily to {what}: {e or 'timed out'}") from e
+        except Exception as e:  # DailyRESTHelper raises bare Exception on HTTP errors
+            message = redact(str(e), self._api_key)
+            raise DailyAPIError(f"Daily refused to {what}: {message}", status=_status_in(e)) from e
+
+    async def create_private_room(self, *, name_prefix: str, lifetime_s: float) -> str:
+        """Create a private room that expires (ejecting everyone) after a lifetime.
+
+        Args:
+            name_prefix: Start of the room's name; a random suffix follows.
+            lifetime_s: Seconds until Daily closes the room by itself, should
+                nobody delete it.
+
+        Returns:
+            The room's URL.
+
+        Raises:
+            DailyAPIError: If Daily refuses or cannot be reached.
+        """
+        params = DailyRoomParams(
+            name=f"{name_prefix}-{uuid.uuid4().hex[:12]}",
+            privacy="private",
+            properties=DailyRoomProperties(exp=time.time() + lifetime_s, eject_at_room_exp=True),
+        )
+        room = await self._helper_call("create a room", self._helper.create_room(params))
+        return str(room.url)
+
+    async def delete_room(self, room_url: str) -> None:
+        """Delete a room (everyone in it leaves); a room already gone is not an error.
+
+        Args:
+            room_url: The room.
+
+        Raises:
+            DailyAPIError: If Daily refuses or cannot be reached.
+        """
+        name = daily_room_name(room_url)
+        await self._helper_call(f"delete room {name}", self._helper.delete_room_by_name(name))
+
+    async def mint_owner_token(self, room_url: str, *, user_name: str, ttl_s: float) -> str:
+        """Mint a meeting owner's token for the bot itself, scoped to one room.
+
+        Args:
+            room_url: The room.
+            user_name: The name the bot shows in the room.
+            ttl_s: Seconds until the token expires.
+
+        Returns:
+            The meeting token.
+
+        Raises:
+            DailyAPIError: If Daily refuses or cannot be reached.
+        """
+        params = DailyMeetingTokenParams(
+            properties=DailyMeetingTokenProperties(user_name=user_name)
+        )
+        return await self._helper_call(
+            "mint the bot's meeting token",
+            self._helper.get_token(room_url, expiry_time=ttl_s, owner=True, params=params),
+        )
+
     async def mint_avatar_token(self, room_url: str, identity: AvatarIdentity, ttl_s: float) -> str:
         """Mint a meeting token for the avatar, scoped to one room.
 
@@ -171,19 +252,16 @@ class DailyRoomAPI:
                 permissions={"canSend": ["video", "audio"]},
             )
         )
-        try:
-            return await self._helper.get_token(
+        return await self._helper_call(
+            "mint the avatar's meeting token",
+            self._helper.get_token(
                 room_url,
                 expiry_time=ttl_s,
                 eject_at_token_exp=True,
                 owner=False,
                 params=params,
-            )
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as e:
-            raise DailyAPIError(f"could not reach Daily to mint the avatar's token: {e}") from e
-        except Exception as e:  # DailyRESTHelper raises bare Exception on HTTP errors
-            message = redact(str(e), self._api_key)
-            raise DailyAPIError(f"Daily refused the avatar's meeting token: {message}") from e
+            ),
+        )
 
     async def eject(
         self,

@@ -1,25 +1,34 @@
-"""Beyond Presence avatar service: a lip-synced face for a Pipecat bot on Daily.
+"""Beyond Presence avatar service: a lip-synced face for a Pipecat bot.
 
 The service sits between the bot's TTS and ``transport.output()``. It starts a
-Beyond Presence speech-to-video session whose avatar joins the bot's own Daily
-room, and sends the bot's speech to the ``bey-custom-track`` custom audio track
-the avatar listens to. The user then hears (and sees) the avatar, not the bot.
+Beyond Presence speech-to-video session and sends the bot's speech to the
+``bey-custom-track`` custom audio track the avatar listens to. The user then
+hears (and sees) the avatar, not the bot. There are two placements:
+
+- **room**: the bot's transport is a ``DailyTransport``; the avatar joins the
+  bot's own room and the user sees it there. Speech frames are only tagged
+  with the track as their ``transport_destination``, so chunking, resampling,
+  pacing and clearing on interruption are the output transport's.
+- **relay**: any other transport (or when asked): the avatar joins a private
+  Daily room of the bot's (``BackstageRoom``); its camera and voice come back
+  and are pushed down the pipeline as ``OutputImageRawFrame`` and audio frames,
+  for the bot's own output transport to send. The bot's raw speech never
+  reaches the user.
 
 This class wires small parts to pipecat (frames, tasks, events, metrics):
 ``SpeechRouter`` decides where speech goes, ``AvatarLifecycle`` runs the
-avatar's session (``AvatarSession``) from start to eject, and ``BotRoom`` does
-what is needed in the bot's Daily room. Audio goes through the output
-transport's own machinery: speech frames are only tagged with the track as
-their ``transport_destination``, so chunking, resampling, pacing and clearing
-on interruption are pipecat's.
+avatar's session (``AvatarSession``) from start to eject, and ``BotRoom`` or
+``BackstageRoom`` does what is needed in the room the avatar joins.
 """
 
 import asyncio
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from loguru import logger
+from pipecat.audio.utils import is_silence
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -27,25 +36,74 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
     StartFrame,
     TTSStartedFrame,
+    TTSStoppedFrame,
 )
 from pipecat.pipeline.capabilities import BotCapabilities
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey.avatar_lifecycle import AvatarCallbacks, AvatarLifecycle
 from pipecat_bey.avatar_session import AvatarSession
+from pipecat_bey.backstage_room import BackstageRoom
 from pipecat_bey.bot_room import BotRoom
 from pipecat_bey.client import BeyClient
-from pipecat_bey.config import BEY_AUDIO_TRACK, DEFAULT_AVATAR_ID, INTERRUPT_MESSAGE, BeyParams
+from pipecat_bey.config import (
+    BEY_AUDIO_TRACK,
+    DEFAULT_AVATAR_ID,
+    INTERRUPT_MESSAGE,
+    BeyParams,
+    setting,
+)
 from pipecat_bey.errors import BeyConfigError, BeyError
 from pipecat_bey.models import PipecatSessionResponse
 from pipecat_bey.speech_router import Route, Routing, SpeechRouter, is_speech
 
-__all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService"]
+__all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService", "Placement"]
+
+Placement = Literal["room", "relay"]
+
+RELAY_DRAIN_QUIET_S = 0.5
+"""At the end, the relay waits for the avatar to be this long silent (all speech sent)."""
+
+RELAY_DRAIN_MARGIN_S = 5.0
+"""...and at most this long beyond the speech still queued for it."""
+
+
+def _placement(transport: BaseTransport | None, placement: str | None) -> Placement:
+    """Where the avatar goes: the bot's own Daily room, or backstage with its media relayed."""
+    if transport is not None and not isinstance(transport, BaseTransport):
+        raise TypeError(
+            f"transport must be the bot's pipecat transport, got {type(transport).__name__}"
+        )
+    if placement not in (None, "room", "relay"):
+        raise BeyConfigError(f"placement must be 'room' or 'relay', got {placement!r}")
+    if placement == "room" and not isinstance(transport, DailyTransport):
+        raise BeyConfigError(
+            "placement='room' puts the avatar in the bot's Daily room, so it needs the bot's "
+            f"DailyTransport (got {type(transport).__name__}); pass transport=your "
+            "DailyTransport, or use placement='relay' for any other transport"
+        )
+    if placement is None:
+        return "room" if isinstance(transport, DailyTransport) else "relay"
+    return placement  # type: ignore[return-value]
+
+
+def _output_transport(processor: Any) -> BaseOutputTransport | None:
+    """The first output transport downstream of a processor, if it is linked to one."""
+    seen = 0
+    while processor is not None and seen < 1000:  # a pipeline is a chain: this ends
+        if isinstance(processor, BaseOutputTransport):
+            return processor
+        processor, seen = getattr(processor, "next", None), seen + 1
+    return None
 
 
 class BeyVideoService(AIService):
@@ -74,7 +132,10 @@ class BeyVideoService(AIService):
     def __init__(
         self,
         *,
-        transport: DailyTransport,
+        transport: BaseTransport | None = None,
+        placement: Placement | None = None,
+        relay_room_url: str | None = None,
+        relay_room_token: str | None = None,
         api_key: str | None = None,
         avatar_id: str | None = None,
         session: aiohttp.ClientSession | None = None,
@@ -88,7 +149,17 @@ class BeyVideoService(AIService):
         """Create the service; every setting is checked here, not at start.
 
         Args:
-            transport: The bot's ``DailyTransport``; the avatar joins its room.
+            transport: The bot's transport. With a ``DailyTransport`` the avatar
+                joins its room (placement "room"); with any other (or None) the
+                avatar is relayed (placement "relay").
+            placement: "room" or "relay" to choose; None decides from ``transport``.
+                A bot on Daily may choose "relay" to keep the avatar out of its room.
+            relay_room_url: Relay only: a Daily room of the caller's for the avatar.
+                If None, a private room is created (with the Daily API key) and
+                deleted at the end.
+            relay_room_token: Relay only: the bot's meeting token for
+                ``relay_room_url``. If None, an owner's token is minted with the
+                Daily API key (or the bot joins without one).
             api_key: Beyond Presence API key. Defaults to ``BEY_API_KEY``.
             avatar_id: Avatar to use. Defaults to ``BEY_AVATAR_ID``, then the
                 stock "Ege" avatar.
@@ -106,19 +177,40 @@ class BeyVideoService(AIService):
             **kwargs: Passed to ``AIService``.
 
         Raises:
-            TypeError: If ``transport`` is not a ``DailyTransport``.
-            BeyConfigError: If a setting is missing or invalid; the message says
-                which argument or environment variable to set.
+            TypeError: If ``transport`` is not a pipecat transport.
+            BeyConfigError: If a setting is missing or invalid (``placement="room"``
+                without a ``DailyTransport`` included); the message says which
+                argument or environment variable to set.
         """
         super().__init__(settings=ServiceSettings(model=None), **kwargs)
         if params is not None and not isinstance(params, BeyParams):
             raise BeyConfigError(f"params must be a BeyParams, got {type(params).__name__}")
         self._params = params or BeyParams()
-        self._room = BotRoom(transport, track=BEY_AUDIO_TRACK)
+        self.placement: Placement = _placement(transport, placement)
+        """Where the avatar is: "room" (the bot's Daily room) or "relay" (backstage)."""
+        self._backstage: BackstageRoom | None = None
+        self._room: BotRoom | BackstageRoom
+        if self.placement == "room":
+            assert isinstance(transport, DailyTransport)
+            if relay_room_url or relay_room_token:
+                raise BeyConfigError(
+                    "relay_room_url and relay_room_token are for placement='relay'; "
+                    "leave them out, or pass placement='relay'"
+                )
+            self._room = BotRoom(transport, track=BEY_AUDIO_TRACK)
+            room_url: str | None = transport.room_url
+        else:
+            self._backstage = self._room = BackstageRoom(
+                track=BEY_AUDIO_TRACK,
+                room_url=setting(relay_room_url, argument="relay_room_url"),
+                token=setting(relay_room_token, argument="relay_room_token"),
+                lifetime_s=self._params.avatar_token_ttl_s,
+            )
+            room_url = self._backstage.room_url
         # Everything is checked now; no connection is opened until setup.
         self._avatar = AvatarSession(
             client=BeyClient(api_key, base_url=api_url, session=session),
-            room_url=transport.room_url,
+            room_url=room_url,
             avatar_id=avatar_id,
             avatar_token=avatar_token,
             daily_api_key=daily_api_key,
@@ -147,16 +239,30 @@ class BeyVideoService(AIService):
             create_task=self.create_task,
             cancel_task=self.cancel_task,
         )
+        if self._backstage is not None:
+            if room_url is None and not self._avatar.has_daily_api_key:
+                raise BeyConfigError(
+                    "the relay placement creates a private Daily room for the avatar: set "
+                    "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
+                )
+            self._backstage.on_avatar_media(audio=self._relay_audio, video=self._relay_video)
         self._http = session
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
+        self._relaying = True  # relay: the avatar's media goes downstream until the end
+        self._stale_voice = False  # relay: the avatar's voice after a barge-in, until new speech
+        self._ttfb_pending = False
+        self._voice_at = 0.0  # relay: when the avatar's voice was last heard (monotonic)
         events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
         for name in events:
             self._register_event_handler(name)
         self._room.on_events(joined=self._on_joined)
 
     def __repr__(self) -> str:
-        return f"BeyVideoService(name={self.name!r}, avatar_id={self._avatar.avatar_id!r})"
+        return (
+            f"BeyVideoService(name={self.name!r}, avatar_id={self._avatar.avatar_id!r}, "
+            f"placement={self.placement!r})"
+        )
 
     @property
     def session(self) -> PipecatSessionResponse | None:
@@ -217,6 +323,8 @@ class BeyVideoService(AIService):
         except Exception as e:  # never silence the bot: fall back instead
             self._lifecycle.fail(f"the avatar service could not set up: {e}", BeyError(str(e)))
             return
+        if self._backstage is not None:
+            self._backstage.bind(setup, self._avatar.daily, self.create_task)
         self._lifecycle.start()
 
     async def cleanup(self) -> None:
@@ -241,7 +349,16 @@ class BeyVideoService(AIService):
             await self._lifecycle.stop_timers()  # from the end on, speech stays where it goes
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
+            if self._backstage is not None:
+                self._check_relay_output()
             self._started.set()
+        elif isinstance(frame, EndFrame) and self._backstage is not None:
+            await self._drain_relay()
+            self._relaying = False
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, CancelFrame):
+            self._relaying = False
+            await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt(frame, direction)
         elif direction == FrameDirection.UPSTREAM:
@@ -251,6 +368,7 @@ class BeyVideoService(AIService):
             waiting_for_avatar = self._router.route in (Route.HOLDING, Route.AVATAR)
             if isinstance(frame, TTSStartedFrame) and waiting_for_avatar:
                 await self.start_ttfb_metrics()
+                self._ttfb_pending = True
             async with self._route_lock:
                 await self._apply(self._router.speech(frame))
         else:
@@ -261,8 +379,19 @@ class BeyVideoService(AIService):
         for notice in routing.notices:
             logger.log("WARNING" if notice.warning else "INFO", f"{self}: {notice.message}")
         for frame in routing.frames:
-            await self.push_frame(frame)
+            if self._backstage is not None and frame.transport_destination == BEY_AUDIO_TRACK:
+                await self._to_backstage(frame)
+            else:
+                await self.push_frame(frame)
         await self._room.publish_microphone(self._router.microphone_on)
+
+    async def _to_backstage(self, frame: Frame) -> None:
+        """Relay: the avatar's speech goes to its private room, never downstream."""
+        assert self._backstage is not None
+        if isinstance(frame, OutputAudioRawFrame):
+            await self._backstage.send_speech(frame)
+        elif isinstance(frame, TTSStoppedFrame):
+            self._backstage.end_of_speech()
 
     async def _reroute(self, ready: bool) -> None:
         """The avatar listens (ready) or is gone: held speech goes where speech goes now."""
@@ -273,7 +402,7 @@ class BeyVideoService(AIService):
         """Follow the output transport's speaking reports, per destination."""
         if isinstance(frame, BotStartedSpeakingFrame):
             if frame.transport_destination == BEY_AUDIO_TRACK:
-                await self.stop_ttfb_metrics()
+                await self._stop_ttfb()
             elif frame.transport_destination is None:
                 self._router.microphone_speaking(True)
         elif isinstance(frame, BotStoppedSpeakingFrame) and frame.transport_destination is None:
@@ -286,8 +415,16 @@ class BeyVideoService(AIService):
         async with self._route_lock:
             interruption = self._router.interrupt()
             await self.cancel_ttfb_metrics()
+            self._ttfb_pending = False
             downstream = direction == FrameDirection.DOWNSTREAM
-            if downstream and interruption.destination:
+            if self._backstage is not None:
+                # The speech not yet sent goes; the interruption, untagged, clears the
+                # avatar's voice and face queued in the output; what the avatar still
+                # says of the old speech is not relayed.
+                if downstream:
+                    self._backstage.clear_speech()
+                    self._stale_voice = interruption.destination is not None
+            elif downstream and interruption.destination:
                 # The output transport clears the queue of the destination the
                 # interruption names; the bot's speech is queued on the track.
                 frame.transport_destination = interruption.destination
@@ -300,9 +437,65 @@ class BeyVideoService(AIService):
                 self._lifecycle.repeat_interrupt(self._interrupt_again)
 
     async def _send_interrupt(self) -> None:
-        if self._avatar.participant_id:
-            await self.push_frame(
-                self._room.message_frame(INTERRUPT_MESSAGE, self._avatar.participant_id)
+        participant_id = self._avatar.participant_id
+        if not participant_id:
+            return
+        if self._backstage is not None:
+            await self._backstage.send_interrupt(INTERRUPT_MESSAGE, participant_id)
+        else:
+            await self.push_frame(BotRoom.message_frame(INTERRUPT_MESSAGE, participant_id))
+
+    async def _stop_ttfb(self) -> None:
+        if self._ttfb_pending:
+            self._ttfb_pending = False
+            await self.stop_ttfb_metrics()
+
+    async def _relay_audio(self, frame: OutputAudioRawFrame) -> None:
+        """Relay: the avatar's voice, pushed to the output like a TTS's."""
+        if not self._started.is_set() or not self._relaying:
+            return
+        if self._stale_voice:
+            if not self._router.spoke_since_interrupt:
+                return  # what it still says of the interrupted speech
+            self._stale_voice = False
+        if not is_silence(frame.audio):
+            self._voice_at = time.monotonic()
+            await self._stop_ttfb()  # TTFB: TTS start to the avatar's first voice out
+        await self.push_frame(frame)
+
+    async def _relay_video(self, frame: OutputImageRawFrame) -> None:
+        """Relay: the avatar's face, pushed to the output in step with its voice."""
+        if self._started.is_set() and self._relaying:
+            await self.push_frame(frame)
+
+    async def _drain_relay(self) -> None:
+        """At the end, let the avatar say what it was sent before the output stops."""
+        assert self._backstage is not None
+        if self._router.route is not Route.AVATAR or not self._avatar.participant_id:
+            return
+        deadline = time.monotonic() + self._backstage.queued_speech_s + RELAY_DRAIN_MARGIN_S
+        while time.monotonic() < deadline and self._avatar.participant_id:
+            quiet_s = time.monotonic() - max(self._voice_at, self._backstage.last_sent_at)
+            if self._backstage.queued_speech_s == 0 and quiet_s >= RELAY_DRAIN_QUIET_S:
+                return
+            await asyncio.sleep(0.05)
+
+    def _check_relay_output(self) -> None:
+        """Say once, with the fix, if the output transport would not show the avatar."""
+        output = _output_transport(self.next)
+        params = getattr(output, "_params", None)
+        if output is None or params is None:
+            return
+        if not getattr(params, "video_out_enabled", False):
+            logger.warning(
+                f"{self}: the output transport has video_out_enabled=False, so the user only "
+                "hears the avatar; set video_out_enabled=True (and video_out_width/height to "
+                "the avatar's size) in the transport's params"
+            )
+        elif getattr(params, "video_out_is_live", False):
+            logger.warning(
+                f"{self}: the output transport has video_out_is_live=True, which shows no "
+                "frame sent in step with audio; set video_out_is_live=False (the default)"
             )
 
     async def _interrupt_again(self) -> bool:

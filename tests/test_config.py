@@ -86,9 +86,30 @@ async def test_a_room_that_is_not_dailys_is_refused(daily):
         BeyVideoService(transport=transport, **KEYS)
 
 
-def test_it_needs_a_daily_transport():
-    with pytest.raises(TypeError, match="DailyTransport"):
+def test_it_needs_a_transport_and_the_room_placement_a_daily_one(daily):
+    with pytest.raises(TypeError, match="pipecat transport"):
         BeyVideoService(transport=object(), **KEYS)
+    with pytest.raises(BeyConfigError, match="placement='relay'"):
+        BeyVideoService(placement="room", **KEYS)
+    with pytest.raises(BeyConfigError, match="'room' or 'relay'"):
+        BeyVideoService(placement="backstage", **KEYS)
+
+
+def test_without_a_daily_transport_the_avatar_is_relayed(daily, clean_env):
+    assert BeyVideoService(**KEYS).placement == "relay"
+    transport = transport_for(daily)
+    assert BeyVideoService(transport=transport, **KEYS).placement == "room"
+    assert BeyVideoService(transport=transport, placement="relay", **KEYS).placement == "relay"
+    # The relay creates its room with the Daily API key, unless it is given one.
+    room = daily.create_room()
+    no_daily = {
+        "api_key": KEYS["api_key"],
+        "avatar_token": daily.mint_token(room.name, user_id="a"),
+    }
+    with pytest.raises(BeyConfigError, match="relay_room_url"):
+        BeyVideoService(**no_daily)
+    relayed = BeyVideoService(relay_room_url=room.url, **no_daily)
+    assert relayed.placement == "relay"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,416 @@
+"""The avatar's private room, for bots whose users are not in a Daily room of theirs.
+
+In the relay placement the avatar does not join the user: the bot creates a
+short-lived private Daily room (or uses one it is given), joins it itself with
+pipecat's ``DailyTransportClient``, sends its speech there on
+``bey-custom-track``, and takes the avatar's camera and microphone back. The
+service then pushes them down its pipeline, to whatever output transport the
+bot has (SmallWebRTC, WebSocket, LiveKit, a Daily room it does not own...).
+
+``BackstageRoom`` offers the life cycle the same calls as ``BotRoom`` (events,
+the avatar's arrival, one voice) plus what only a relay needs: a paced speech
+writer whose queue a barge-in clears, the avatar's media as pipecat frames,
+and the room's deletion at the end, whatever happened.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
+
+from loguru import logger
+from pipecat.audio.utils import create_stream_resampler
+from pipecat.frames.frames import (
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    SpeechOutputAudioRawFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.transports.daily.transport import (
+    DailyCallbacks,
+    DailyOutputTransportMessageUrgentFrame,
+    DailyParams,
+    DailyTransportClient,
+)
+
+from pipecat_bey._urls import daily_room_name
+from pipecat_bey.daily_room import DailyRoomAPI
+from pipecat_bey.errors import BeyConfigError, DailyAPIError
+
+Participant = Mapping[str, Any]
+AudioHandler = Callable[[OutputAudioRawFrame], Awaitable[None]]
+VideoHandler = Callable[[OutputImageRawFrame], Awaitable[None]]
+TaskFactory = Callable[[Any, str], asyncio.Task]
+
+SPEECH_SAMPLE_RATE = 24000
+"""Rate of the speech sent to the avatar: 24 kHz mono, as the reference integration sent."""
+
+SPEECH_CHUNK_S = 0.04
+"""Speech is written in 40 ms chunks (one 25 fps video frame each): a barge-in can
+only not take back the chunk being written."""
+
+AVATAR_AUDIO_INTERVAL_MS = 20
+"""The avatar's voice comes back in 20 ms pieces (daily-python's renderer default)."""
+
+
+async def _ignore(*args: Any) -> None:
+    """A Daily event the backstage room has no use for."""
+
+
+class BackstageRoom:
+    """The avatar's private room, joined by the bot through ``DailyTransportClient``."""
+
+    def __init__(
+        self,
+        *,
+        track: str,
+        room_url: str | None = None,
+        token: str | None = None,
+        lifetime_s: float = 3600.0,
+        bot_name: str = "pipecat-bey relay",
+    ) -> None:
+        """Prepare the room; nothing is created or joined until :meth:`prepare`.
+
+        Args:
+            track: The custom audio track the avatar listens to.
+            room_url: A Daily room of the caller's to use; None creates a private
+                one (which needs a Daily API key) and deletes it at the end.
+            token: The bot's meeting token for ``room_url``; None mints an owner's
+                token when a Daily API key is there, else joins without one.
+            lifetime_s: Lifetime of a created room and of a minted token: Daily
+                closes the room by itself then, should the bot never delete it.
+            bot_name: The bot's name in the room.
+
+        Raises:
+            BeyConfigError: If ``room_url`` is not a Daily room URL.
+        """
+        if room_url is not None:
+            daily_room_name(room_url)
+        self.track = track
+        self.room_url: str | None = room_url
+        self._token = token
+        self._lifetime_s = lifetime_s
+        self._bot_name = bot_name
+        self._created = False
+        self._creating: asyncio.Future[str] | None = None
+        self._daily: DailyRoomAPI | None = None
+        self._setup: FrameProcessorSetup | None = None
+        self._create_task: TaskFactory | None = None
+        self._client: DailyTransportClient | None = None
+        self._join_error: str | None = None
+        self._events: dict[str, Callable[..., Awaitable[None]]] = {}
+        self._on_audio: AudioHandler | None = None
+        self._on_video: VideoHandler | None = None
+        self._out_sample_rate = SPEECH_SAMPLE_RATE
+        self._resampler = create_stream_resampler()
+        self._pending = bytearray()  # speech not yet a whole chunk
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+        self._closed = False
+        self.output_channels = 1  # the avatar listens in mono
+        self.last_sent_at = 0.0
+        """When speech was last sent to the avatar (``time.monotonic()``)."""
+
+    def __repr__(self) -> str:
+        return f"BackstageRoom(room_url={self.room_url!r})"
+
+    def on_events(
+        self,
+        *,
+        joined: Callable[[], Awaitable[None]] | None = None,
+        participant_joined: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_updated: Callable[[Participant], Awaitable[None]] | None = None,
+        participant_left: Callable[[Participant, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """Be told when the bot joins, and when participants join, change and leave.
+
+        Args:
+            joined: Called once the bot is in the room.
+            participant_joined: Called with each participant that joins.
+            participant_updated: Called with a participant whose state changed.
+            participant_left: Called with each participant that leaves, and why.
+        """
+        for name, callback in (
+            ("joined", joined),
+            ("participant_joined", participant_joined),
+            ("participant_updated", participant_updated),
+            ("participant_left", participant_left),
+        ):
+            if callback is not None:
+                self._events[name] = callback
+
+    def on_avatar_media(self, *, audio: AudioHandler, video: VideoHandler) -> None:
+        """Be handed the avatar's voice and camera, as pipecat frames, as they arrive.
+
+        Args:
+            audio: Called with each piece of its voice (``SpeechOutputAudioRawFrame``
+                at the pipeline's output rate).
+            video: Called with each camera frame (``OutputImageRawFrame``, RGB,
+                ``sync_with_audio`` set: the output shows it after the audio
+                received before it).
+        """
+        self._on_audio, self._on_video = audio, video
+
+    def bind(
+        self,
+        setup: FrameProcessorSetup,
+        daily: DailyRoomAPI | None,
+        create_task: TaskFactory,
+    ) -> None:
+        """Give the room what it needs from the pipeline and the service.
+
+        Args:
+            setup: The service's setup (task manager, output sample rate).
+            daily: Daily's REST API, to create and delete the room and mint the
+                bot's token; None if there is no Daily API key.
+            create_task: Creates a named task (the service's ``create_task``).
+        """
+        self._setup = setup
+        self._daily = daily
+        self._create_task = create_task
+        self._out_sample_rate = setup.audio_out_sample_rate or SPEECH_SAMPLE_RATE
+
+    async def prepare(self) -> str:
+        """Create the room if needed, join it, and publish the speech track.
+
+        Returns:
+            The room's URL, where the avatar is to join.
+
+        Raises:
+            DailyAPIError: If the room could not be created or joined.
+            BeyConfigError: If there is neither a room nor a Daily API key.
+        """
+        if self._setup is None or self._create_task is None:
+            raise RuntimeError("bind() the backstage room before preparing it")
+        if self.room_url is None:
+            if self._daily is None:
+                raise BeyConfigError(
+                    "the relay placement creates a private Daily room for the avatar: set "
+                    "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
+                )
+            # Shielded: a room whose creation is under way when the pipeline ends is
+            # still deleted once Daily answers (see close()).
+            self._creating = asyncio.ensure_future(
+                self._daily.create_private_room(
+                    name_prefix="pipecat-bey-relay", lifetime_s=self._lifetime_s
+                )
+            )
+            self.room_url = await asyncio.shield(self._creating)
+            self._created = True
+            logger.info(f"created the avatar's private room {self.room_url}")
+        if self._token is None and self._daily is not None:
+            self._token = await self._daily.mint_owner_token(
+                self.room_url, user_name=self._bot_name, ttl_s=self._lifetime_s
+            )
+        if self._closed:
+            raise DailyAPIError("the pipeline ended while the avatar's room was being prepared")
+        self._client = DailyTransportClient(
+            self.room_url,
+            self._token,
+            self._bot_name,
+            DailyParams(
+                audio_in_enabled=True,
+                audio_in_user_tracks=True,  # per-participant renderers: the avatar's voice
+                video_in_enabled=True,
+                audio_out_enabled=True,
+                microphone_out_enabled=False,  # the bot speaks on the avatar's track only
+                audio_out_sample_rate=SPEECH_SAMPLE_RATE,
+                audio_out_channels=1,
+            ),
+            self._callbacks(),
+            "bey-backstage",
+        )
+        await self._client.setup(self._setup)
+        await self._client.join()
+        if self._join_error is not None or not self._client.participants().get("local"):
+            raise DailyAPIError(
+                f"could not join the avatar's room: {self._join_error or 'no answer'}"
+            )
+        await self._client.register_audio_destination(self.track)
+        self._writer = self._create_task(self._write_speech(), "bey_backstage_speech")
+        return self.room_url
+
+    def _callbacks(self) -> DailyCallbacks:
+        """Daily's events, the few the room needs forwarded, the rest ignored."""
+        handlers: dict[str, Any] = dict.fromkeys(DailyCallbacks.model_fields, _ignore)
+        handlers.update(
+            on_joined=self._joined,
+            on_error=self._error,
+            on_participant_joined=partial(self._forward, "participant_joined"),
+            on_participant_updated=partial(self._forward, "participant_updated"),
+            on_participant_left=partial(self._forward, "participant_left"),
+        )
+        return DailyCallbacks(**handlers)
+
+    async def _joined(self, data: Mapping[str, Any]) -> None:
+        logger.info("the bot joined the avatar's private room")
+        if "joined" in self._events:
+            await self._events["joined"]()
+
+    async def _error(self, message: str) -> None:
+        self._join_error = message
+        logger.warning(f"the avatar's private room: {message}")
+
+    async def _forward(self, event: str, *args: Any) -> None:
+        if event in self._events:
+            await self._events[event](*args)
+
+    async def avatar_arrived(self, participant_id: str) -> None:
+        """Take the avatar's voice and camera, to relay them.
+
+        Args:
+            participant_id: The avatar's participant id.
+        """
+        if self._client is None:
+            return
+        await self._client.capture_participant_audio(
+            participant_id,
+            self._avatar_audio,
+            "microphone",
+            sample_rate=self._out_sample_rate,
+            callback_interval_ms=AVATAR_AUDIO_INTERVAL_MS,
+        )
+        await self._client.capture_participant_video(
+            participant_id, self._avatar_video, None, "camera", "RGB"
+        )
+
+    async def _avatar_audio(self, participant_id: str, audio: Any, source: str) -> None:
+        if self._on_audio is None:
+            return
+        await self._on_audio(
+            SpeechOutputAudioRawFrame(
+                audio=audio.audio_frames,
+                sample_rate=audio.sample_rate,
+                num_channels=audio.num_channels,
+            )
+        )
+
+    async def _avatar_video(self, participant_id: str, video: Any, source: str) -> None:
+        if self._on_video is None:
+            return
+        frame = OutputImageRawFrame(
+            image=video.buffer, size=(video.width, video.height), format=video.color_format
+        )
+        # The output shows it once the audio received before it has been sent: the
+        # avatar's face and voice leave the bot together.
+        frame.sync_with_audio = True
+        await self._on_video(frame)
+
+    async def keep_track_from(self, participant_id: str, track: str) -> str | None:
+        """Nobody but the avatar hears the speech track: the room is private.
+
+        Args:
+            participant_id: Someone else who joined the private room.
+            track: The speech track.
+
+        Returns:
+            None.
+        """
+        logger.warning(f"participant {participant_id} joined the avatar's private room")
+        return None
+
+    async def publish_microphone(self, on: bool) -> None:
+        """Nothing to switch: the bot's own voice, if any, goes out through its own output.
+
+        Args:
+            on: Ignored.
+        """
+
+    async def send_speech(self, frame: OutputAudioRawFrame) -> None:
+        """Queue speech for the avatar, in whole chunks at the track's rate.
+
+        Args:
+            frame: Mono speech audio at any rate.
+        """
+        audio = await self._resampler.resample(frame.audio, frame.sample_rate, SPEECH_SAMPLE_RATE)
+        self._pending.extend(audio)
+        chunk_bytes = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
+        while len(self._pending) >= chunk_bytes:
+            self._chunks.put_nowait(bytes(self._pending[:chunk_bytes]))
+            del self._pending[:chunk_bytes]
+
+    def end_of_speech(self) -> None:
+        """The utterance is over: send its last partial chunk too."""
+        if self._pending:
+            self._chunks.put_nowait(bytes(self._pending))
+            self._pending.clear()
+
+    def clear_speech(self) -> float:
+        """Barge-in: drop the speech not yet sent.
+
+        Returns:
+            Seconds of speech dropped.
+        """
+        dropped = len(self._pending)
+        self._pending.clear()
+        while not self._chunks.empty():
+            dropped += len(self._chunks.get_nowait())
+        return dropped / 2 / SPEECH_SAMPLE_RATE
+
+    @property
+    def queued_speech_s(self) -> float:
+        """Seconds of speech waiting to be sent to the avatar."""
+        queued = sum(len(chunk) for chunk in self._chunks._queue)  # type: ignore[attr-defined]
+        return (queued + len(self._pending)) / 2 / SPEECH_SAMPLE_RATE
+
+    async def _write_speech(self) -> None:
+        """Write queued chunks one after the other, each as it is due (paced by Daily)."""
+        while True:
+            chunk = await self._chunks.get()
+            if self._client is None:
+                continue
+            frame = OutputAudioRawFrame(audio=chunk, sample_rate=SPEECH_SAMPLE_RATE, num_channels=1)
+            frame.transport_destination = self.track
+            await self._client.write_audio_frame(frame)
+            self.last_sent_at = time.monotonic()
+
+    async def send_interrupt(self, message: Any, participant_id: str) -> None:
+        """Send the avatar an app message, ahead of any queued speech.
+
+        Args:
+            message: The message.
+            participant_id: The avatar.
+        """
+        if self._client is None:
+            return
+        error = await self._client.send_message(
+            DailyOutputTransportMessageUrgentFrame(message=message, participant_id=participant_id)
+        )
+        if error:
+            logger.warning(f"could not tell the avatar to stop: {error}")
+
+    async def close(self, timeout_s: float) -> None:
+        """Leave the room and delete it if the bot created it; safe to call again.
+
+        Args:
+            timeout_s: How long leaving and deleting may take, each.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.leave(), timeout_s)
+            except (TimeoutError, asyncio.TimeoutError):
+                logger.warning("leaving the avatar's private room timed out")
+            await client.cleanup()
+        creating = self._creating
+        if creating is not None and not creating.done():
+            await asyncio.wait({creating}, timeout=timeout_s)
+            if creating.done() and not creating.cancelled() and not creating.exception():
+                self.room_url, self._created = creating.result(), True
+        if self._created and self._daily is not None and self.room_url is not None:
+            try:
+                await asyncio.wait_for(self._daily.delete_room(self.room_url), timeout_s)
+            except (DailyAPIError, TimeoutError, asyncio.TimeoutError) as e:
+                logger.warning(
+                    f"could not delete the avatar's private room ({e or 'timed out'}); "
+                    f"Daily closes it within {self._lifetime_s / 60:.0f} min"
+                )
+                return
+            logger.info("deleted the avatar's private room")
