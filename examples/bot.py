@@ -1,18 +1,22 @@
-"""A voice bot with a Beyond Presence avatar, on Daily.
+"""A voice bot with a Beyond Presence avatar, on any transport pipecat's runner offers.
 
-Run it locally with Pipecat's development runner (it creates a Daily room and
-prints its URL):
+Run it locally with Pipecat's development runner:
 
-    pip install . "pipecat-ai[daily,deepgram,openai,cartesia,silero,runner]"   # from a clone
+    pip install . "pipecat-ai[daily,webrtc,deepgram,openai,cartesia,silero,runner]"  # a clone
     cp examples/env.example .env   # and fill in the keys
-    python examples/bot.py --transport daily
+    python examples/bot.py                    # SmallWebRTC: open http://localhost:7860/client
+    python examples/bot.py --transport daily  # a Daily room (the runner prints its URL)
+
+On Daily the avatar joins the bot's room. On SmallWebRTC (or any other transport)
+the avatar sits in a private Daily room of the bot's, and its face and voice are
+relayed through the bot's own output: that output needs video, at the avatar's
+size, not in live mode (frames are shown in step with the audio), as set below.
 
 The same file deploys to Pipecat Cloud: the cloud calls ``bot(runner_args)``
 with the room it created (see examples/Dockerfile and examples/pcc-deploy.toml).
 
 A variable left empty in .env (``CARTESIA_VOICE_ID=``) counts as not set.
 """
-
 
 import aiohttp
 from dotenv import load_dotenv
@@ -26,10 +30,12 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.runner.types import DailyRunnerArguments, RunnerArguments
+from pipecat.runner.types import RunnerArguments
+from pipecat.runner.utils import create_transport
 from pipecat.services.cartesia.tts import CartesiaTTSService
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from pipecat.workers.runner import WorkerRunner
 
@@ -40,6 +46,24 @@ load_dotenv(override=True)
 
 DEFAULT_VOICE_ID = "71a7ad14-091c-4e8e-a314-022ece01c121"
 """The Cartesia voice used when CARTESIA_VOICE_ID is not set."""
+
+AVATAR_VIDEO_SIZE = (1280, 720)
+"""The avatar's video size: the relayed output sends frames of this size (no resizing)."""
+
+# What each runner transport needs. A relayed avatar needs video out at its size, and
+# not live (live mode shows no frame sent in step with the audio).
+TRANSPORT_PARAMS = {
+    "daily": lambda: DailyParams(audio_in_enabled=True, audio_out_enabled=True),
+    "webrtc": lambda: TransportParams(
+        audio_in_enabled=True,
+        audio_out_enabled=True,
+        video_out_enabled=True,
+        video_out_is_live=False,
+        video_out_width=AVATAR_VIDEO_SIZE[0],
+        video_out_height=AVATAR_VIDEO_SIZE[1],
+        video_out_framerate=25,
+    ),
+}
 
 SYSTEM_PROMPT = (
     "You are a friendly assistant with a face, talking to the user in a video call. "
@@ -68,12 +92,13 @@ def required_env(name: str) -> str:
 
 
 def build_pipeline(
-    transport: DailyTransport, http: aiohttp.ClientSession
+    transport: BaseTransport, http: aiohttp.ClientSession
 ) -> tuple[Pipeline, BeyVideoService, LLMContextAggregatorPair]:
     """Build the bot's pipeline: STT, LLM, TTS, then the avatar before the output.
 
     Args:
-        transport: The bot's Daily transport.
+        transport: The bot's transport (on Daily the avatar joins its room; on any
+            other it is relayed).
         http: HTTP session for the avatar's API calls.
 
     Returns:
@@ -86,7 +111,8 @@ def build_pipeline(
         settings=CartesiaTTSService.Settings(voice=env("CARTESIA_VOICE_ID") or DEFAULT_VOICE_ID),
     )
     # Keys, avatar and Daily settings come from BEY_API_KEY, BEY_AVATAR_ID and DAILY_API_KEY
-    # (BEY_AVATAR_ID empty or unset: the stock avatar).
+    # (BEY_AVATAR_ID empty or unset: the stock avatar). DAILY_API_KEY also creates the
+    # avatar's private room when it is relayed.
     avatar = BeyVideoService(transport=transport, session=http)
 
     context = LLMContext([{"role": "system", "content": SYSTEM_PROMPT}])
@@ -108,19 +134,12 @@ def build_pipeline(
     return pipeline, avatar, aggregators
 
 
-async def run_bot(room_url: str, token: str | None) -> None:
-    """Join the room and talk until the user leaves.
+async def run_bot(transport: BaseTransport) -> None:
+    """Talk until the user leaves.
 
     Args:
-        room_url: The Daily room.
-        token: The bot's meeting token, if the room needs one.
+        transport: The bot's transport, as the runner made it.
     """
-    transport = DailyTransport(
-        room_url,
-        token,
-        "Bot",
-        DailyParams(audio_in_enabled=True, audio_out_enabled=True),
-    )
     async with aiohttp.ClientSession() as http:
         pipeline, avatar, _ = build_pipeline(transport, http)
         # pipecat tells RTVI clients what the bot does from its transports; the
@@ -131,19 +150,23 @@ async def run_bot(room_url: str, token: str | None) -> None:
             capabilities=avatar.bot_capabilities,
         )
 
-        @transport.event_handler("on_participant_joined")
-        async def on_participant_joined(transport: DailyTransport, participant: dict) -> None:
-            # The avatar is a participant too: greet only the user.
-            if avatar.is_avatar(participant):
-                return
-            await worker.queue_frames([LLMRunFrame()])
+        async def greet(transport: BaseTransport, client: object) -> None:
+            # On Daily the avatar is a participant too: greet only the user.
+            if not (isinstance(client, dict) and avatar.is_avatar(client)):
+                await worker.queue_frames([LLMRunFrame()])
 
-        @transport.event_handler("on_participant_left")
-        async def on_participant_left(
-            transport: DailyTransport, participant: dict, reason: str
-        ) -> None:
-            if not avatar.is_avatar(participant):
+        async def leave(transport: BaseTransport, client: object, *reason: object) -> None:
+            if not (isinstance(client, dict) and avatar.is_avatar(client)):
                 await worker.cancel()
+
+        # Daily reports every participant (the avatar too); other transports, the client.
+        on_daily = isinstance(transport, DailyTransport)
+        transport.add_event_handler(
+            "on_participant_joined" if on_daily else "on_client_connected", greet
+        )
+        transport.add_event_handler(
+            "on_participant_left" if on_daily else "on_client_disconnected", leave
+        )
 
         @avatar.event_handler("on_session_error")
         async def on_session_error(service: BeyVideoService, error: Exception) -> None:
@@ -158,11 +181,11 @@ async def bot(runner_args: RunnerArguments) -> None:
     """Entry point for Pipecat's development runner and Pipecat Cloud.
 
     Args:
-        runner_args: The room the runner created for this session.
+        runner_args: The session the runner (or the cloud) started: a Daily room,
+            or a SmallWebRTC connection.
     """
-    if not isinstance(runner_args, DailyRunnerArguments):
-        raise ValueError("this bot runs on Daily: start it with --transport daily")
-    await run_bot(runner_args.room_url, runner_args.token)
+    transport = await create_transport(runner_args, TRANSPORT_PARAMS)
+    await run_bot(transport)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ async def avatar_bot(
     out_rate=24000,
     owner=True,
     end_silence_s=0,
+    transport_params=None,
     **service_kwargs,
 ):
     """Run the bot in a world of its own, or in the fixtures' ``bey`` and ``daily`` if given.
@@ -35,7 +36,8 @@ async def avatar_bot(
     By default the avatar comes at once, the service has its default tuning, the
     bot's token is an owner's (as pipecat's runner mints it), and the bot has
     no TTS (``clip`` gives it one that says that WAV) and sends no end silence,
-    so a test pays only for the audio it plays.
+    so a test pays only for the audio it plays. ``transport_params`` adds
+    ``DailyParams`` fields (video out, for a relayed avatar).
 
     Yields a namespace: world, room, user, transport, service, run (a ``BotRun``),
     recorder, events (``(event name, args)`` in order), daily, bey. The bot is
@@ -49,7 +51,9 @@ async def avatar_bot(
         daily=daily,
     ) as world:
         token = world.daily.mint_token(world.room, user_name="Bot", is_owner=owner)
-        transport = world.transport(token=token, audio_out_end_silence_secs=end_silence_s)
+        transport = world.transport(
+            token=token, audio_out_end_silence_secs=end_silence_s, **(transport_params or {})
+        )
         service = world.avatar_service(transport, params=params, **service_kwargs)
         events = []
         for name in EVENTS:

@@ -51,12 +51,26 @@ async def test_bot_builds_its_pipeline_with_placeholder_keys(daily, clean_env):
     assert callable(bot.bot)
 
 
-async def test_bot_refuses_a_transport_other_than_daily():
-    from pipecat.runner.types import RunnerArguments
+async def test_the_same_bot_relays_the_avatar_on_the_runners_default_smallwebrtc(
+    daily, clean_env
+):
+    from pipecat.runner.types import SmallWebRTCRunnerArguments
+    from pipecat.runner.utils import create_transport
+    from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 
+    for name in ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "CARTESIA_API_KEY", "BEY_API_KEY"):
+        clean_env.setenv(name, f"placeholder-{name.lower()}")
+    clean_env.setenv("DAILY_API_KEY", "placeholder-daily")
     bot = load("bot")
-    with pytest.raises(ValueError, match="--transport daily"):
-        await bot.bot(RunnerArguments())
+    runner_args = SmallWebRTCRunnerArguments(webrtc_connection=SmallWebRTCConnection())
+    transport = await create_transport(runner_args, bot.TRANSPORT_PARAMS)
+    async with aiohttp.ClientSession() as http:
+        _, avatar, _ = bot.build_pipeline(transport, http)
+    assert avatar.placement == "relay"
+    # The output shows the avatar: video on, its size, frames in step with the audio.
+    params = transport._params
+    assert params.video_out_enabled and not params.video_out_is_live
+    assert (params.video_out_width, params.video_out_height) == bot.AVATAR_VIDEO_SIZE
 
 
 def env_example_with_keys(env, **overrides):

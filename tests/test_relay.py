@@ -1,0 +1,133 @@
+"""The relay placement: the avatar backstage, its face and voice sent on by the bot's output.
+
+The bot's output here is a DailyTransport in the user's simulated room (so what the
+user receives can be measured), with ``placement="relay"``: the avatar joins a
+private room the service creates, never the user's. The speech chunking is tested
+without a clock; the rest plays speech in real time.
+"""
+
+import pytest
+from avatar_bot import DATA, avatar_bot, named, until
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    MetricsFrame,
+    OutputAudioRawFrame,
+    TTSSpeakFrame,
+)
+from pipecat.metrics.metrics import TTFBMetricsData
+
+from pipecat_bey import BeyParams
+from pipecat_bey.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
+from pipecat_bey.testing import AvatarBehaviour, Fault
+from pipecat_bey.testing.audio import best_alignment, speech_duration_s
+
+RELAY = {
+    "placement": "relay",
+    "transport_params": {
+        "video_out_enabled": True,
+        "video_out_width": 320,
+        "video_out_height": 240,
+        "video_out_framerate": 25,
+    },
+}
+
+
+def spoken_audio(avatar):
+    """What the avatar said, its pieces one after the other."""
+    return b"".join(pcm for _, pcm in avatar.spoken)
+
+
+def bot_id(bot):
+    return bot.transport.participants()["local"]["id"]
+
+
+def rooms_besides(bot):
+    return [name for name in bot.daily.rooms if name != bot.room.name]
+
+
+async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
+    room = BackstageRoom(track="bey-custom-track")
+    one_second = b"\x01\x00" * 16000
+    await room.send_speech(OutputAudioRawFrame(one_second, 16000, 1))
+    chunk = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
+    queued = list(room._chunks._queue)
+    assert queued and all(len(c) == chunk for c in queued)
+    room.end_of_speech()  # the utterance's tail goes too, short
+    assert 0.9 < room.queued_speech_s <= 1.0
+    dropped = room.clear_speech()
+    assert room.queued_speech_s == 0 and 0.9 < dropped <= 1.0
+
+
+async def test_the_user_hears_the_avatar_through_the_bot_and_never_meets_it():
+    metrics = []
+    async with avatar_bot(clip=DATA / "utterance_a.wav", **RELAY) as bot:
+        bot.service.add_event_handler(
+            "on_after_push_frame",
+            lambda s, f: metrics.extend(f.data) if isinstance(f, MetricsFrame) else None,
+        )
+        assert bot.service.placement == "relay"
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        await until(bot, lambda: bot.user.heard_speech_s(bot_id(bot)) >= 1.5, 20)
+        avatar = bot.world.avatar
+        backstage = rooms_besides(bot)
+        # The avatar never joined the user's room: it is in a private one...
+        assert avatar.room.name != bot.room.name and [avatar.room.name] == backstage
+        assert avatar.id not in bot.room.members
+        me = bot_id(bot)
+        await bot.run.end()
+        # ...which is gone at the end.
+        assert rooms_besides(bot) == [] and not avatar.in_room
+        assert not [e for e in bot.events if e[0] == "on_session_error"]
+        # What the user heard from the bot is what the avatar said, not the raw TTS:
+        # it starts only once the avatar spoke, and matches what it spoke.
+        heard = bot.user.heard_audio(me)
+        said = spoken_audio(avatar)
+        _, correlation = best_alignment(said, heard)
+        assert correlation >= 0.9
+        rate = avatar.sample_rate
+        assert abs(speech_duration_s(heard, rate) - speech_duration_s(said, rate)) < 0.15
+        first_heard = min(r.at for r in bot.user.received if r.publisher_id == me and any(r.pcm))
+        assert first_heard > avatar.spoken[0][0]
+    # TTFB is the mouth's latency: from the TTS starting to the avatar's first voice out.
+    ttfb = [
+        m for m in metrics if isinstance(m, TTFBMetricsData) and m.processor == bot.service.name
+    ]
+    assert any(0 < m.value < 5 for m in ttfb)
+
+
+async def test_a_barge_in_silences_the_relayed_voice_at_once():
+    async with avatar_bot(clip=DATA / "utterance_a.wav", **RELAY) as bot:
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        me = bot_id(bot)
+        await until(bot, lambda: bot.user.heard_speech_s(me) >= 1.0, 20)
+        avatar = bot.world.avatar
+        await bot.run.queue_frames(InterruptionFrame())  # the user barged in
+        assert await bot.daily.wait_for(lambda: bool(avatar.interrupts), 5)
+        interrupt_at = avatar.interrupts[0]
+        heard_before = bot.user.heard_speech_s(me)
+        # Give the stale speech in flight every chance to come through.
+        await bot.daily.wait_for(lambda: False, 1.0)
+        # The queue backstage was dropped: the avatar got nothing more...
+        assert avatar.speech_received_s(after=interrupt_at + 0.05) < 0.1
+        # ...and what it still said of the old speech did not reach the user.
+        assert bot.user.heard_speech_s(me) - heard_before < 0.15
+
+
+@pytest.mark.parametrize("case", ["api_error", "never_joins", "bad_daily_key"], ids=lambda c: c)
+async def test_without_the_avatar_the_relay_speaks_in_the_bots_own_voice(case):
+    params = BeyParams(avatar_join_timeout_s=1.0)
+    behaviour = AvatarBehaviour(never_join=case == "never_joins")
+    kwargs = {"daily_api_key": "not-the-key"} if case == "bad_daily_key" else {}
+    async with avatar_bot(
+        clip=DATA / "barge_in.wav", params=params, behaviour=behaviour, **RELAY, **kwargs
+    ) as bot:
+        if case == "api_error":
+            bot.bey.script(Fault.status(500))
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        me = bot_id(bot)
+        await until(bot, lambda: bot.user.heard_speech_s(me) >= 0.5, 20)
+        await bot.run.end()
+        errors = named(bot.events, "on_session_error")
+        assert len(errors) == 1
+        assert "not-the-key" not in str(errors[0][0])
+        assert rooms_besides(bot) == []  # a private room created for it is gone too
