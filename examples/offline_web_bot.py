@@ -61,9 +61,7 @@ async def bot(runner_args: RunnerArguments) -> None:
         runner_args: The connection the runner made for the client.
     """
     async with OfflineWorld(behaviour=BEHAVIOUR, api_latency_s=0.2, user=False) as world:
-        transport: BaseTransport = await create_transport(
-            runner_args, {"webrtc": transport_params}
-        )
+        transport: BaseTransport = await create_transport(runner_args, {"webrtc": transport_params})
         avatar = world.avatar_service(transport)  # not a DailyTransport: relayed
         tts = WavTTSService(clips={GREETING: CLIP})
         worker = PipelineWorker(
