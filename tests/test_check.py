@@ -38,6 +38,7 @@ STEP_KEYS = {"name", "ok", "seconds", "hint"}
 # shapes are. Daily meeting tokens are JWTs.
 SECRET_SHAPES = re.compile(r"bey-offline-|daily-offline-|eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
+
 def options(bey, daily, **overrides):
     """Check options pointed at conftest's stand-ins, with their keys."""
     values = {

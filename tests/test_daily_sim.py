@@ -13,6 +13,7 @@ from conftest import DAILY_KEY
 from pipecat.frames.frames import (
     EndFrame,
     OutputAudioRawFrame,
+    OutputImageRawFrame,
     UserAudioRawFrame,
     UserImageRawFrame,
 )
@@ -45,7 +46,15 @@ from pipecat_bey.testing.daily_sim import (
     read_video_stamp,
     tokens,
 )
-from pipecat_bey.testing.daily_sim.media import frame_size
+from pipecat_bey.testing.daily_sim.media import (
+    VideoFrame,
+    VideoStamp,
+    convert_frame,
+    frame_size,
+    looks_like_avatar,
+    read_visible_frame_number,
+    synthetic_frame,
+)
 from pipecat_bey.testing.daily_sim.network import Network
 from pipecat_bey.testing.daily_sim.permissions import CanReceive
 from pipecat_bey.testing.daily_sim.room import Changes
@@ -825,6 +834,162 @@ def test_settings_from_a_mapping_ignore_unknown_keys_with_a_warning():
     assert simulation.default_behaviour.video_size == (64, 48)
     with pytest.warns(UserWarning, match="echo_s"):
         assert AvatarBehaviour.from_settings({"echo_s": 1}) == AvatarBehaviour()
+
+
+async def test_a_renderer_gets_short_silences_of_the_track_as_zeros_and_skips_long_ones(daily):
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = publish_custom_track(daily, bot)
+    listener = await join_client(daily, room)
+    rendered = bytearray()
+    listener.set_audio_renderer(
+        bot.id, lambda _, audio, __: rendered.extend(audio.audio_frames), BEY_TRACK, 24000, 10
+    )
+    assert await daily.wait_for(listening(listener, bot.id), 5)
+    first, second, third = (tone(0.02, 24000, f) for f in (300.0, 500.0, 700.0))
+    source.write_frames(first)
+    await daily.wait_for(lambda: False, 0.03)  # the track carries 10 ms or so of silence
+    source.write_frames(second)
+    await daily.wait_for(lambda: False, 0.25)  # a pause: not rendered
+    source.write_frames(third + tone(0.02, 24000))  # pushes the rest of the third out
+    assert await daily.wait_for(lambda: third in bytes(rendered), 5)
+    gap = bytes(rendered)[len(first) : bytes(rendered).index(second)]
+    assert bytes(rendered).startswith(first) and gap == bytes(len(gap))
+    assert 0.005 * 24000 * 2 <= len(gap) <= 0.03 * 24000 * 2
+    assert bytes(rendered).index(third) == bytes(rendered).index(second) + len(second)
+
+
+# A client's own video: frames written to its camera or custom video track reach
+# whoever renders or watches them, through the network like the avatar's camera.
+
+
+def publish_camera(daily, client, size=(64, 48), color_format="RGB"):
+    """As DailyTransport does: a custom track named by id as the camera input, published."""
+    source = daily.stand_ins["CustomVideoSource"](*size, color_format)
+    track = daily.stand_ins["CustomVideoTrack"](source)
+    client.update_inputs(
+        {"camera": {"isEnabled": True, "settings": {"customTrack": {"id": track.id}}}}
+    )
+    client.update_publishing({"camera": {"isPublishing": True, "sendSettings": {}}})
+    return source, track
+
+
+async def test_frames_written_to_a_clients_camera_reach_who_watches_them_late_and_in_order():
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.05, seed=2
+    ) as daily:
+        room = daily.create_room()
+        viewer, bystander = SimulatedUser(daily, room, "Viewer"), SimulatedUser(daily, room, "B")
+        await viewer.join()
+        await bystander.join()
+        bot = await join_client(daily, room)
+        source, _track = publish_camera(daily, bot)
+        renderer = await join_client(daily, room)
+        rendered = []
+        renderer.set_video_renderer(bot.id, lambda *args: rendered.append(args), "camera", "RGBA")
+        viewer.watch_video(bot.id)
+        assert await daily.wait_for(listening(viewer, bot.id, "camera"), 5)
+        assert await daily.wait_for(listening(renderer, bot.id, "camera"), 5)
+        assert bot.info(viewer=viewer)["media"]["camera"]["state"] == "playable"
+        stamps = [VideoStamp(i, 1000 + 480 * i) for i in range(12)]
+        written_from = time.monotonic()
+        for stamp in stamps:  # at once: jitter must not reorder them
+            source.write_frame(synthetic_frame(64, 48, "RGB", stamp))
+        written_until = time.monotonic()
+        assert await daily.wait_for(lambda: len(viewer.received_video) == 12, 5)
+        assert await daily.wait_for(lambda: len(rendered) == 12, 5)
+        with pytest.raises(ValueError, match="9216 bytes, not 12"):
+            source.write_frame(bytes(12))
+    frames = viewer.received_video
+    assert [f.stamp for f in frames] == stamps
+    assert {(f.publisher_id, f.track, f.width, f.height) for f in frames} == {
+        (bot.id, "camera", 64, 48)
+    }
+    assert all(written_from <= f.captured_at <= written_until for f in frames)
+    assert min(f.at - f.captured_at for f in frames) >= 0.1 - 0.002
+    assert [f.at for f in frames] == sorted(f.at for f in frames)
+    assert bystander.received_video == []
+    # A renderer asking for another color format gets the frame converted, still stamped.
+    for (participant_id, frame, video_source), stamp in zip(rendered, stamps, strict=True):
+        assert (participant_id, video_source, frame.color_format) == (bot.id, "camera", "RGBA")
+        assert len(frame.buffer) == 64 * 48 * 4 and read_video_stamp(frame.buffer) == stamp
+        assert read_visible_frame_number(frame.buffer, 64, 48, "RGBA") == stamp.frame
+        assert looks_like_avatar(frame.buffer, 64, 48, "RGBA")
+
+
+async def test_a_renderer_in_the_written_format_gets_the_very_bytes_and_unpublished_frames_vanish(
+    daily,
+):
+    room = daily.create_room()
+    bot = await join_client(daily, room)
+    source = daily.stand_ins["CustomVideoSource"](32, 32, "RGB")
+    track = daily.stand_ins["CustomVideoTrack"](source)
+    source.write_frame(bytes(32 * 32 * 3))  # not published: nowhere to go
+    viewer = await join_client(daily, room)
+    rendered = []
+    viewer.set_video_renderer(bot.id, lambda *args: rendered.append(args), "face", "RGB")
+    bot.add_custom_video_track("face", track)
+    assert bot.info(viewer=viewer)["media"]["customVideo"]["face"]["state"] == "loading"
+    assert await daily.wait_for(listening(viewer, bot.id, "customVideo:face"), 5)
+    image = synthetic_frame(32, 32, "RGB", VideoStamp(5, 6))
+    source.write_frame(image)
+    assert await daily.wait_for(lambda: bool(rendered), 5)
+    ((_, frame, video_source),) = rendered
+    assert video_source == "face" and frame.buffer is image and frame.stamp == (5, 6)
+    bot.remove_custom_video_track("face")
+    source.write_frame(image)
+    await daily.wait_for(lambda: len(rendered) > 1, 0.2)
+    assert len(rendered) == 1 and "customVideo" not in bot.info(viewer=viewer)["media"]
+
+
+async def test_pipecats_camera_output_reaches_a_user(daily):
+    room = daily.create_room()
+    user = SimulatedUser(daily, room, "User")
+    await user.join()
+    params = {"video_out_enabled": True, "video_out_width": 64, "video_out_height": 48}
+    async with Bot(room, **params) as bot:
+        bot_id = bot.local_id()
+        user.watch_video(bot_id)
+        assert await daily.wait_for(listening(user, bot_id, "camera"), 5)
+        image = synthetic_frame(64, 48, "RGB", VideoStamp(7, 123))
+        await bot.worker.queue_frame(OutputImageRawFrame(image, (64, 48), "RGB"))
+        assert await daily.wait_for(
+            lambda: any(f.stamp == (7, 123) for f in user.received_video), 5
+        )
+    assert {(f.width, f.height) for f in user.received_video} == {(64, 48)}
+
+
+@pytest.mark.parametrize("color_format", ["RGB", "RGBA", "BGRA", "ABGR", "I420"])
+@pytest.mark.parametrize("size", [(320, 240), (512, 512), (64, 48), (100, 30)])
+def test_the_visible_frame_number_survives_noise(color_format, size):
+    width, height = size
+    rng = np.random.default_rng(width + height)
+    for number in (0, 1, 0x8001, 54321, 65535, 65536 + 9):
+        stamp = VideoStamp(number, 42)
+        image = synthetic_frame(width, height, color_format, stamp)
+        assert len(image) == frame_size(width, height, color_format)
+        assert read_video_stamp(image) == stamp
+        noise = rng.integers(-40, 41, len(image))
+        noisy = np.clip(np.frombuffer(image, np.uint8) + noise, 0, 255).astype(np.uint8)
+        assert read_visible_frame_number(noisy.tobytes(), width, height, color_format) == (
+            number % 65536
+        )
+        assert looks_like_avatar(noisy.tobytes(), width, height, color_format)
+    grey = convert_frame(bytes([128]) * (width * height * 3), width, height, "RGB", color_format)
+    assert not looks_like_avatar(grey, width, height, color_format)
+
+
+def test_the_visible_frame_number_is_the_documented_pattern():
+    width, height = 320, 240
+    frame = VideoFrame(width, height, "RGB", 0, VideoStamp(0b1010_0000_0000_0011, 0))
+    pixels = np.frombuffer(frame.buffer, np.uint8).reshape(height, width, 3)
+    band = max(16, height // 8)
+    assert (pixels[height - band :, :20] == 255).all()  # cell 0: bit 15 is 1
+    assert (pixels[height - band :, 20:40] == 0).all()  # cell 1: bit 14 is 0
+    assert (pixels[height - band :, 300:] == 255).all()  # cell 15: bit 0 is 1
+    assert (pixels[1 : height - band] == (40, 110, 170)).all()
+    with pytest.raises(ValueError, match="16 cells"):
+        read_visible_frame_number(bytes(8 * 8 * 3), 8, 8)
 
 
 # Layers of the simulation, top (0) to bottom: a module may import only higher numbers.

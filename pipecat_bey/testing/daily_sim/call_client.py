@@ -7,7 +7,10 @@ with a :class:`CallHost`, :meth:`Daily.bound_to` with its ``Devices``).
 
 Like daily-python, event callbacks, renderer audio and renderer video reach the
 application from a thread of the simulation's own, never from the asyncio loop,
-and completions are plain callables. Remote participants are shown as this
+and completions are plain callables. A client publishes its microphone and
+camera from the custom tracks its inputs name (``inputs.<kind>.settings.customTrack.id``),
+and custom audio and video tracks; frames written to a published
+``CustomVideoSource`` reach the participants that render them. Remote participants are shown as this
 client sees them: a track's state depends on its own subscriptions and
 permissions. Calls an ordinary voice-bot session does not make raise
 ``NotImplementedError`` naming themselves.
@@ -22,14 +25,16 @@ from pipecat_bey.testing.daily_sim.media import (
     AudioData,
     CustomAudioSource,
     CustomAudioTrack,
+    CustomVideoTrack,
     Devices,
     Resampler,
-    SyntheticCamera,
+    SentVideo,
     VideoFrame,
-    VideoStamp,
+    VideoSource,
     VirtualMicrophoneDevice,
     VirtualSpeakerDevice,
     frame_size,
+    video_track_source,
 )
 from pipecat_bey.testing.daily_sim.room import (
     CAMERA,
@@ -37,11 +42,19 @@ from pipecat_bey.testing.daily_sim.room import (
     JoinError,
     Member,
     Room,
+    Source,
     custom_audio,
+    custom_video,
 )
 from pipecat_bey.testing.daily_sim.tokens import TokenError
 
 Completion = Callable[..., None] | None
+
+# Silence a track carried between two pieces (a jump of its position) up to this long
+# is rendered as zeros, so what is rendered keeps the track's timing when a publisher
+# writes a moment late; longer silences are not rendered, as if renderers were fed
+# only while there is sound.
+FILLED_SILENCE_S = 0.1
 
 
 class CallHost(Protocol):
@@ -131,7 +144,10 @@ class CallClient(Member):
         self._renderers: dict[tuple[str, str], _Renderer] = {}
         self._video_renderers: dict[tuple[str, str], tuple[Callable[..., None], str]] = {}
         self._inputs: dict[str, Any] = {}
-        self._custom_sources: dict[str, CustomAudioSource] = {}
+        self._custom_sources: dict[str, Source] = {}
+        # The track position each received track is expected to continue at.
+        self._next_position: dict[tuple[str, str], int] = {}
+        self._speaker_resamplers: dict[str, Resampler] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -269,11 +285,12 @@ class CallClient(Member):
         for kind, settings in input_settings.items():
             current = self._inputs.setdefault(kind, {})
             current.update(settings)
-            if kind == MICROPHONE:
-                track_id = ((settings.get("settings") or {}).get("customTrack") or {}).get("id")
-                if track_id:
-                    current["source"] = self.host.devices.tracks.get(track_id)
-        self._refresh_microphone()
+            track_id = ((settings.get("settings") or {}).get("customTrack") or {}).get("id")
+            if track_id and kind == MICROPHONE:
+                current["source"] = self.host.devices.tracks.get(track_id)
+            elif track_id and kind == CAMERA:
+                current["source"] = video_track_source(track_id)
+        self._refresh_inputs()
         self._complete(completion, None)
 
     def update_publishing(
@@ -286,24 +303,31 @@ class CallClient(Member):
             completion: Called with the error, ``None``.
         """
         for kind, value in publishing_settings.items():
-            if kind == "customAudio":
+            if kind in ("customAudio", "customVideo"):
+                key_of = custom_audio if kind == "customAudio" else custom_video
                 for name, on in value.items():
-                    key = custom_audio(name)
+                    key = key_of(name)
                     source = self._custom_sources.get(key)
                     self.set_publishing(key, source if _is_on(on) else None)
             else:
                 self._inputs.setdefault(kind, {})["isPublishing"] = _is_on(value)
-        self._refresh_microphone()
+        self._refresh_inputs()
         self._complete(completion, None)
 
-    def _refresh_microphone(self) -> None:
-        mic = self._inputs.get(MICROPHONE, {})
-        source = mic.get("source")
-        on = source is not None and mic.get("isEnabled", True) and mic.get("isPublishing", False)
-        if (self.publishing.get(MICROPHONE) is not None) != bool(on) or (
-            on and self.publishing.get(MICROPHONE) is not source
-        ):
-            self.set_publishing(MICROPHONE, source if on else None)
+    def _refresh_inputs(self) -> None:
+        """Publish the microphone and camera as their inputs and publishing settings say."""
+        for kind in (MICROPHONE, CAMERA):
+            settings = self._inputs.get(kind, {})
+            source = settings.get("source")
+            on = (
+                source is not None
+                and settings.get("isEnabled", True)
+                and settings.get("isPublishing", False)
+            )
+            if (self.publishing.get(kind) is not None) != bool(on) or (
+                on and self.publishing.get(kind) is not source
+            ):
+                self.set_publishing(kind, source if on else None)
 
     def add_custom_audio_track(
         self,
@@ -338,24 +362,30 @@ class CallClient(Member):
         self._complete(completion, None)
 
     def add_custom_video_track(
-        self, track_name: str, video_track: Any, completion: Completion = None
+        self, track_name: str, video_track: CustomVideoTrack, completion: Completion = None
     ) -> None:
-        """Accept a custom video track (a bot's own video is not simulated).
+        """Add and publish a custom video track (frames written to its source are sent).
 
         Args:
             track_name: Its name.
             video_track: The track.
             completion: Called with ``None``.
         """
+        key = custom_video(track_name)
+        self._custom_sources[key] = video_track.source
+        self.set_publishing(key, video_track.source)
         self._complete(completion, None)
 
     def remove_custom_video_track(self, track_name: str, completion: Completion = None) -> None:
-        """Remove a custom video track.
+        """Stop publishing and remove a custom video track.
 
         Args:
             track_name: Its name.
             completion: Called with ``None``.
         """
+        key = custom_video(track_name)
+        self._custom_sources.pop(key, None)
+        self.set_publishing(key, None)
         self._complete(completion, None)
 
     # Receiving.
@@ -397,6 +427,10 @@ class CallClient(Member):
     ) -> None:
         """Receive a participant's audio as ``callback(participant_id, AudioData, source)``.
 
+        Audio is delivered as it arrives; silence the track carried between two
+        pieces is delivered as zeros if it lasted at most :data:`FILLED_SILENCE_S`
+        (longer silences are not rendered).
+
         Args:
             participant_id: Whose audio.
             callback: The renderer.
@@ -423,14 +457,16 @@ class CallClient(Member):
         """Receive a participant's video as ``callback(participant_id, VideoFrame, source)``.
 
         Frames come while this client's subscription to the track has taken effect
-        (its state ``"playable"``), from the simulation's callback thread. Only
-        cameras are simulated (the avatar's); other sources never send frames.
+        (its state ``"playable"``), from the simulation's callback thread: the
+        avatar's synthetic camera, or the frames another client writes to its
+        camera or custom video track (converted if they were written in another
+        color format). Screen video is never sent.
 
         Args:
             participant_id: Whose video.
             callback: The renderer.
-            video_source: ``"camera"`` (``"screenVideo"`` and custom video are accepted
-                and stay dark).
+            video_source: ``"camera"``, a custom video track's name (``"screenVideo"``
+                is accepted and stays dark).
             color_format: ``"RGBA"`` (Daily's default), ``"RGB"`` (pipecat's),
                 ``"BGRA"``, ``"ARGB"``, ``"ABGR"`` or ``"I420"``.
 
@@ -498,6 +534,9 @@ class CallClient(Member):
             del self._renderers[key]
         for key in [k for k in self._video_renderers if k[0] == member.id]:
             del self._video_renderers[key]
+        for key in [k for k in self._next_position if k[0] == member.id]:
+            del self._next_position[key]
+        self._speaker_resamplers.pop(member.id, None)
         self._event("on_participant_left", member.info(viewer=self), reason)
 
     def on_participant_updated(self, member: Member) -> None:  # noqa: D102
@@ -507,21 +546,14 @@ class CallClient(Member):
         return (publisher_id, track) in self._video_renderers
 
     def on_video(  # noqa: D102
-        self,
-        publisher: Member,
-        track: str,
-        camera: SyntheticCamera,
-        stamp: VideoStamp,
-        captured_at: float,
+        self, publisher: Member, track: str, source: VideoSource, frame: SentVideo
     ) -> None:
         renderer = self._video_renderers.get((publisher.id, track))
         if renderer is None:
             return
         callback, color_format = renderer
-        frame = VideoFrame(
-            camera.width, camera.height, color_format, int(captured_at * 1_000_000), stamp
-        )
-        self.host.dispatch(callback, publisher.id, frame, track.split(":")[-1])
+        received = VideoFrame.received(frame, color_format)
+        self.host.dispatch(callback, publisher.id, received, track.split(":")[-1])
 
     def on_app_message(self, message: Any, sender: Member) -> None:  # noqa: D102
         self._event("on_app_message", message, sender.id)
@@ -540,7 +572,15 @@ class CallClient(Member):
     ) -> None:
         if source.channels != 1:
             pcm = to_mono(pcm, source.channels)
-        renderer = self._renderers.get((publisher.id, track))
+        key = (publisher.id, track)
+        expected = self._next_position.get(key)
+        self._next_position[key] = position + len(pcm) // 2
+        if (
+            expected is not None
+            and 0 < position - expected <= FILLED_SILENCE_S * source.sample_rate
+        ):
+            pcm = bytes(2 * (position - expected)) + pcm
+        renderer = self._renderers.get(key)
         if renderer is not None:
             if renderer.resampler is None or renderer.resampler.from_rate != source.sample_rate:
                 renderer.resampler = Resampler(source.sample_rate, renderer.sample_rate)
@@ -552,7 +592,16 @@ class CallClient(Member):
                 self.host.dispatch(renderer.callback, publisher.id, audio, track.split(":")[-1])
         speaker = self.host.devices.selected_speaker
         if speaker is not None and track == MICROPHONE:
-            speaker.push(publisher.id, Resampler(source.sample_rate, speaker.sample_rate)(pcm))
+            # One stream per publisher: a stream made afresh for each piece would keep
+            # back what its filter still needs, and a short piece would come out empty.
+            resampler = self._speaker_resamplers.get(publisher.id)
+            if resampler is None or (resampler.from_rate, resampler.to_rate) != (
+                source.sample_rate,
+                speaker.sample_rate,
+            ):
+                resampler = Resampler(source.sample_rate, speaker.sample_rate)
+                self._speaker_resamplers[publisher.id] = resampler
+            speaker.push(publisher.id, resampler(pcm))
 
 
 def _is_on(value: Any) -> bool:

@@ -22,11 +22,13 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from pipecat_bey.testing.audio import read_wav, speech_segments, to_mono
+from pipecat_bey.testing.audio import read_wav, resample, speech_segments, to_mono
 from pipecat_bey.testing.daily_sim.media import (
     CustomAudioSource,
     Resampler,
+    SentVideo,
     SyntheticCamera,
+    VideoSource,
     VideoStamp,
 )
 from pipecat_bey.testing.daily_sim.room import (
@@ -75,6 +77,7 @@ class ReceivedAudio:
         position: Its position in the sender's track, in samples.
         sample_rate: Its sample rate.
         pcm: 16-bit mono PCM.
+        played_at: Monotonic time it started to play at the sender.
     """
 
     at: float
@@ -83,6 +86,17 @@ class ReceivedAudio:
     position: int
     sample_rate: int
     pcm: bytes
+    played_at: float
+
+    @property
+    def heard_at(self) -> float:
+        """When it starts to play at the receiver.
+
+        That is when it plays at the sender plus the delay the network added:
+        audio written ahead of time leaves early but plays on time, so without
+        network delay it arrives before it plays.
+        """
+        return max(self.at, self.played_at)
 
 
 @dataclass(frozen=True)
@@ -92,9 +106,14 @@ class ReceivedVideo:
     Parameters:
         at: Monotonic time it arrived.
         publisher_id: Who sent it.
-        track: Track key (``"camera"``).
-        captured_at: Monotonic time it was captured at the sender.
-        stamp: Its frame number and the sender's audio playout position.
+        track: Track key (``"camera"``, ``"customVideo:<name>"``).
+        captured_at: Monotonic time it was captured at the sender (a frame a
+            client wrote to its video source: when it was written).
+        stamp: Its frame number and the sender's audio playout position; of a
+            written frame, what its first 16 bytes say (a relay that passes the
+            avatar's frames through keeps the avatar's stamp).
+        width: Its width in pixels.
+        height: Its height in pixels.
     """
 
     at: float
@@ -102,6 +121,25 @@ class ReceivedVideo:
     track: str
     captured_at: float
     stamp: VideoStamp
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SpokenAudio:
+    """One piece of audio a participant put on its microphone.
+
+    Parameters:
+        start: Monotonic time it starts to play on the microphone track.
+        position: Its position in the track, in samples (silence counted).
+        sample_rate: Its sample rate.
+        pcm: 16-bit mono PCM.
+    """
+
+    start: float
+    position: int
+    sample_rate: int
+    pcm: bytes
 
 
 @dataclass(frozen=True)
@@ -163,7 +201,7 @@ class SimulatedParticipant(Member):
         self._watching: set[tuple[str, str]] = set()
         self.left_at: float | None = None
         self.removed_reason: str | None = None
-        self._mic = CustomAudioSource(sample_rate, 1, auto_silence=True)
+        self._mic = self._new_microphone()
         self._to_say: deque[tuple[bytes, asyncio.Future[None] | None]] = deque()
         self._mic_task: asyncio.Task | None = None
         self._changes = Changes()
@@ -183,7 +221,7 @@ class SimulatedParticipant(Member):
             raise JoinError(f"not-allowed: {e}") from e
         self.left_at = None
         self.removed_reason = None
-        self._mic = CustomAudioSource(self.sample_rate, 1, auto_silence=True)
+        self._mic = self._new_microphone()
         self.set_publishing(MICROPHONE, self._mic)
         self._mic_task = self.world.spawn(self._stream_microphone(), f"mic-{self.id}")
         self._notify()
@@ -205,6 +243,10 @@ class SimulatedParticipant(Member):
         self._to_say.clear()
         self._notify()
 
+    def _new_microphone(self) -> CustomAudioSource:
+        """A fresh microphone for a join."""
+        return CustomAudioSource(self.sample_rate, 1, auto_silence=True)
+
     @property
     def in_room(self) -> bool:
         """Whether it is in the room now."""
@@ -217,11 +259,8 @@ class SimulatedParticipant(Member):
             pcm: The audio.
             sample_rate: Its rate.
         """
-        audio = (
-            Resampler(sample_rate, self.sample_rate)(pcm)
-            if sample_rate != self.sample_rate
-            else pcm
-        )
+        # In one go: a stream would keep back the end of the speech.
+        audio = resample(pcm, sample_rate, self.sample_rate)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._to_say.append((audio, done))
         await done
@@ -389,7 +428,9 @@ class SimulatedParticipant(Member):
         position: int,
     ) -> None:
         self.received.append(
-            ReceivedAudio(time.monotonic(), publisher.id, track, position, source.sample_rate, pcm)
+            ReceivedAudio(
+                time.monotonic(), publisher.id, track, position, source.sample_rate, pcm, start
+            )
         )
         self._notify()
 
@@ -401,15 +442,18 @@ class SimulatedParticipant(Member):
         return (publisher_id, track) in self._watching
 
     def on_video(  # noqa: D102
-        self,
-        publisher: Member,
-        track: str,
-        camera: SyntheticCamera,
-        stamp: VideoStamp,
-        captured_at: float,
+        self, publisher: Member, track: str, source: VideoSource, frame: SentVideo
     ) -> None:
         self.received_video.append(
-            ReceivedVideo(time.monotonic(), publisher.id, track, captured_at, stamp)
+            ReceivedVideo(
+                time.monotonic(),
+                publisher.id,
+                track,
+                frame.captured_at,
+                frame.stamp,
+                frame.width,
+                frame.height,
+            )
         )
         self._notify()
 
@@ -655,6 +699,11 @@ class SimulatedAvatar(SimulatedParticipant):
         self.interrupts: list[float] = []
         self.spoken: list[tuple[float, bytes]] = []
         """``(monotonic time, pcm)`` of each piece it spoke, at its own rate."""
+        self.mic_pieces: list[SpokenAudio] = []
+        """Each piece it put on its microphone, with when it plays and its track
+        position (its own timeline, for lip sync: a camera frame stamped with
+        position ``P`` shows the mouth for the sample that plays at
+        ``start + (P - position) / sample_rate``)."""
         self.camera: SyntheticCamera | None = None
         self._pending: deque[tuple[float, bytes]] = deque()  # (when to speak it, audio)
         self._playback_resampler: Resampler | None = None
@@ -784,6 +833,9 @@ class SimulatedAvatar(SimulatedParticipant):
         self.update_profiles({"base": {"customAudio": {BEY_TRACK: "subscribed"}}})
 
     def _start_camera(self) -> None:
+        # Its microphone carries silence from now: frames captured before it speaks
+        # are stamped with the silence playing, not with the first sample it will say.
+        self._mic.start_clock()
         width, height = self.behaviour.video_size
         self.camera = SyntheticCamera(
             width, height, self.behaviour.video_fps, audio_position=self._audio_position
@@ -792,6 +844,16 @@ class SimulatedAvatar(SimulatedParticipant):
 
     def _audio_position(self, at: float) -> int:
         return self._mic.played_position(at)
+
+    def _new_microphone(self) -> CustomAudioSource:
+        mic = super()._new_microphone()
+        rate = mic.sample_rate
+
+        def note(pcm: bytes, start: float, position: int) -> None:
+            self.mic_pieces.append(SpokenAudio(start, position, rate, pcm))
+
+        mic.on_write = note
+        return mic
 
     async def _play_back(self) -> None:
         """Speak each piece received once its rendering delay has passed."""

@@ -31,17 +31,24 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from pipecat_bey.testing.daily_sim import permissions
-from pipecat_bey.testing.daily_sim.media import CustomAudioSource, SyntheticCamera, VideoStamp
+from pipecat_bey.testing.daily_sim.media import (
+    CustomAudioSource,
+    CustomVideoSource,
+    SentVideo,
+    SyntheticCamera,
+    VideoSource,
+)
 from pipecat_bey.testing.daily_sim.network import Network
 from pipecat_bey.testing.daily_sim.permissions import Permissions, PermissionsError
 from pipecat_bey.testing.daily_sim.tokens import TokenClaims
 
-# Track keys: Daily's media names; custom tracks as "customAudio:<name>".
+# Track keys: Daily's media names; custom tracks as "customAudio:<name>", "customVideo:<name>".
 MICROPHONE = "microphone"
 CAMERA = "camera"
 
 # What a member publishes as a track.
-Source = CustomAudioSource | SyntheticCamera
+Source = CustomAudioSource | SyntheticCamera | CustomVideoSource
+_VIDEO_SOURCES = (SyntheticCamera, CustomVideoSource)
 
 # The error an update of others' permissions gets without the right to make it
 # (the wording is a guess; Daily refuses such updates).
@@ -58,6 +65,18 @@ def custom_audio(name: str) -> str:
         Its key.
     """
     return f"customAudio:{name}"
+
+
+def custom_video(name: str) -> str:
+    """Key of a custom video track.
+
+    Args:
+        name: The custom track's name.
+
+    Returns:
+        Its key.
+    """
+    return f"customVideo:{name}"
 
 
 def _flatten_media(media: Any) -> dict[str, str]:
@@ -231,6 +250,13 @@ class Member:
                 if key.startswith("customAudio:") and source is not None
             },
         }
+        custom_videos = {
+            key.split(":", 1)[1]: seer.track_view(self, key)
+            for key, source in self.publishing.items()
+            if key.startswith("customVideo:") and source is not None
+        }
+        if custom_videos:
+            media["customVideo"] = custom_videos
         return {
             "id": self.id,
             "info": {
@@ -459,7 +485,11 @@ class Member:
                 self.on_participant_updated(other)
 
     def _view_signature(self, member: "Member") -> tuple[Any, ...]:
-        custom = (k for k, s in member.publishing.items() if k.startswith("customAudio:") and s)
+        custom = (
+            k
+            for k, s in member.publishing.items()
+            if k.startswith(("customAudio:", "customVideo:")) and s
+        )
         tracks = [MICROPHONE, CAMERA, *sorted(custom)]
         views = []
         for track in tracks:
@@ -473,11 +503,11 @@ class Member:
 
         Args:
             track: The track key.
-            source: An audio source or a camera, or None.
+            source: An audio source, a camera or a custom video source, or None.
         """
         previous = self.publishing.get(track)
         self.publishing[track] = source
-        if isinstance(previous, SyntheticCamera) and previous is not source:
+        if isinstance(previous, _VIDEO_SOURCES) and previous is not source:
             previous.sink = None
         if self.room is not None:
             for other in self.room.members.values():
@@ -485,7 +515,7 @@ class Member:
                     other.refresh_subscriptions(report=False)
                     other.report_changes(self)
         # Sinks last: a camera sends its first frame as soon as it has one.
-        if isinstance(source, SyntheticCamera):
+        if isinstance(source, _VIDEO_SOURCES):
             source.sink = functools.partial(self.publish_video, track)
         elif source is not None:
             source.sink = functools.partial(self.publish_audio, track)
@@ -537,37 +567,36 @@ class Member:
         if receiver.room is room:
             receiver.on_audio(self, track, source, pcm, start, position)
 
-    def publish_video(
-        self, track: str, camera: SyntheticCamera, stamp: VideoStamp, captured_at: float
-    ) -> None:
-        """Send a camera frame to whoever receives the track and renders it.
+    def publish_video(self, track: str, source: VideoSource, frame: SentVideo) -> None:
+        """Send a video frame to whoever receives the track and renders it.
+
+        It leaves when captured and reaches each receiver through the network, in
+        order on its track, like audio.
 
         Args:
             track: The track key.
-            camera: The camera.
-            stamp: The frame's stamp.
-            captured_at: Monotonic time it was captured.
+            source: The camera or custom video source.
+            frame: The frame.
         """
         room = self.room
-        if room is None or self.publishing.get(track) is not camera or not self.may_send(track):
+        if room is None or self.publishing.get(track) is not source or not self.may_send(track):
             return
         network = room.host.network
         for other in list(room.members.values()):
             if (
                 other is not self
                 and other.wants_video(self.id, track)
-                and other.receives(self.id, track, captured_at)
+                and other.receives(self.id, track, frame.captured_at)
             ):
                 network.send_media(
                     (other.id, self.id, track),
-                    captured_at,
+                    frame.captured_at,
                     self._arrive_video,
                     room,
                     other,
                     track,
-                    camera,
-                    stamp,
-                    captured_at,
+                    source,
+                    frame,
                 )
 
     def _arrive_video(
@@ -575,12 +604,11 @@ class Member:
         room: "Room",
         receiver: "Member",
         track: str,
-        camera: SyntheticCamera,
-        stamp: VideoStamp,
-        captured_at: float,
+        source: VideoSource,
+        frame: SentVideo,
     ) -> None:
         if receiver.room is room:
-            receiver.on_video(self, track, camera, stamp, captured_at)
+            receiver.on_video(self, track, source, frame)
 
     # Hooks for subclasses.
     def wants_video(self, publisher_id: str, track: str) -> bool:
@@ -616,21 +644,15 @@ class Member:
         """
 
     def on_video(
-        self,
-        publisher: "Member",
-        track: str,
-        camera: SyntheticCamera,
-        stamp: VideoStamp,
-        captured_at: float,
+        self, publisher: "Member", track: str, source: VideoSource, frame: SentVideo
     ) -> None:
         """A video frame of a track this member receives and renders, as it arrives.
 
         Args:
             publisher: Who sent it.
             track: The track key.
-            camera: The publisher's camera (size).
-            stamp: The frame's stamp.
-            captured_at: Monotonic time it was captured.
+            source: The publisher's camera or custom video source.
+            frame: The frame (size, stamp, capture time, and the pixels if written).
         """
 
     def on_participant_joined(self, member: "Member") -> None:
