@@ -9,8 +9,8 @@ Run it locally with Pipecat's development runner:
 
 On Daily the avatar joins the bot's room. On SmallWebRTC (or any other transport)
 the avatar sits in a private Daily room of the bot's, and its face and voice are
-relayed through the bot's own output: that output needs video, at the avatar's
-size, not in live mode (frames are shown in step with the audio), as set below.
+relayed through the bot's own output: that output needs video, live, at the
+avatar's size and frame rate, as set below.
 
 The same file deploys to Pipecat Cloud: the cloud calls ``bot(runner_args)``
 with the room it created (see examples/Dockerfile and examples/pcc-deploy.toml).
@@ -50,15 +50,15 @@ DEFAULT_VOICE_ID = "71a7ad14-091c-4e8e-a314-022ece01c121"
 AVATAR_VIDEO_SIZE = (1280, 720)
 """The avatar's video size: the relayed output sends frames of this size (no resizing)."""
 
-# What each runner transport needs. A relayed avatar needs video out at its size, and
-# not live (live mode shows no frame sent in step with the audio).
+# What each runner transport needs. A relayed avatar needs video out, live (each of its
+# frames shown as it comes), at its size (no resizing) and rate.
 TRANSPORT_PARAMS = {
     "daily": lambda: DailyParams(audio_in_enabled=True, audio_out_enabled=True),
     "webrtc": lambda: TransportParams(
         audio_in_enabled=True,
         audio_out_enabled=True,
         video_out_enabled=True,
-        video_out_is_live=False,
+        video_out_is_live=True,
         video_out_width=AVATAR_VIDEO_SIZE[0],
         video_out_height=AVATAR_VIDEO_SIZE[1],
         video_out_framerate=25,

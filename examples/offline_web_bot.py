@@ -37,7 +37,7 @@ BEHAVIOUR = AvatarBehaviour(join_delay_s=0.5)
 
 
 def transport_params() -> TransportParams:
-    """What the relayed avatar needs of the output: video at its size, not live.
+    """What the relayed avatar needs of the output: live video at its size and rate.
 
     Returns:
         The SmallWebRTC transport's params.
@@ -47,7 +47,7 @@ def transport_params() -> TransportParams:
         audio_in_enabled=True,
         audio_out_enabled=True,
         video_out_enabled=True,
-        video_out_is_live=False,  # frames are shown in step with the avatar's voice
+        video_out_is_live=True,  # frames are shown in step with the avatar's voice
         video_out_width=width,
         video_out_height=height,
         video_out_framerate=round(BEHAVIOUR.video_fps),

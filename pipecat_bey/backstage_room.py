@@ -146,9 +146,8 @@ class BackstageRoom:
         Args:
             audio: Called with each piece of its voice (``SpeechOutputAudioRawFrame``
                 at the pipeline's output rate).
-            video: Called with each camera frame (``OutputImageRawFrame``, RGB,
-                ``sync_with_audio`` set: the output shows it after the audio
-                received before it).
+            video: Called with each camera frame (``OutputImageRawFrame``, RGB),
+                as it arrives: an output in live mode shows it at the avatar's pace.
         """
         self._on_audio, self._on_video = audio, video
 
@@ -292,9 +291,6 @@ class BackstageRoom:
         frame = OutputImageRawFrame(
             image=video.buffer, size=(video.width, video.height), format=video.color_format
         )
-        # The output shows it once the audio received before it has been sent: the
-        # avatar's face and voice leave the bot together.
-        frame.sync_with_audio = True
         await self._on_video(frame)
 
     async def keep_track_from(self, participant_id: str, track: str) -> str | None:

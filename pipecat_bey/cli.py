@@ -107,8 +107,18 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out",
         type=Path,
-        default=Path("avatar_input.wav"),
-        help="where to write exactly what the avatar received (default: avatar_input.wav)",
+        help=(
+            "where to write exactly what the avatar received (default: avatar_input.wav); "
+            "with --relay, what the user heard (default: user_heard.wav)"
+        ),
+    )
+    demo.add_argument(
+        "--relay",
+        action="store_true",
+        help=(
+            "put the avatar in a private room and relay its face and voice through the "
+            "bot's own output, as for a bot on any transport (SmallWebRTC, WebSocket...)"
+        ),
     )
     demo.add_argument(
         "--avatar-join-delay",

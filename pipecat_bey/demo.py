@@ -7,6 +7,12 @@ a simulated Daily room where a simulated avatar and a simulated user are (an
 ``OfflineWorld``). The user barges in once midway (unless told not to). What
 the avatar received is written to a WAV file, and the run is summarised (and
 reported as JSON).
+
+With ``relay`` the avatar is put backstage instead: the bot's DailyTransport is
+only its output to the user's room, the avatar joins a private room the
+service creates, and its face and voice reach the user through the bot. The
+WAV then holds what the user heard, and the report says how it looked and
+sounded to them (frame rate, lip sync, the latency the relay adds).
 """
 
 import argparse
@@ -24,13 +30,28 @@ from pipecat.frames.frames import ErrorFrame, Frame, InterruptionFrame, StartFra
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey import BeyParams, BeyVideoService
 from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey.config import BEY_AUDIO_TRACK
-from pipecat_bey.testing.audio import read_wav, speech_duration_s, to_mono, write_wav
+from pipecat_bey.testing.audio import (
+    best_alignment,
+    read_wav,
+    resample,
+    speech_duration_s,
+    speech_segments,
+    to_mono,
+    write_wav,
+)
+from pipecat_bey.testing.av_sync import lip_sync, video_fps
 from pipecat_bey.testing.bey_emulator import Fault
-from pipecat_bey.testing.daily_sim import AvatarBehaviour, SimulatedAvatar, custom_audio
+from pipecat_bey.testing.daily_sim import (
+    AvatarBehaviour,
+    SimulatedAvatar,
+    SimulatedUser,
+    custom_audio,
+)
 from pipecat_bey.testing.harness import OfflineWorld, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
@@ -74,7 +95,10 @@ class DemoOptions:
 
     Parameters:
         speech: WAV the bot says (mono or stereo, 16-bit).
-        out: Where to write what the avatar received.
+        out: Where to write what the avatar received (with ``relay``: what the
+            user heard). None: ``avatar_input.wav`` (``user_heard.wav``).
+        relay: Put the avatar backstage and relay its face and voice through the
+            bot's output, instead of having it join the user's room.
         avatar_join_delay_s: Seconds the avatar takes to join after the session starts.
         api_latency_s: Seconds the local Bey API takes to answer.
         subscribe_delay_s: Seconds from the avatar joining to it listening to the
@@ -94,7 +118,8 @@ class DemoOptions:
     """
 
     speech: Path = field(default_factory=default_speech)
-    out: Path = Path("avatar_input.wav")
+    out: Path | None = None
+    relay: bool = False
     avatar_join_delay_s: float = 1.0
     api_latency_s: float = 0.3
     subscribe_delay_s: float = 0.0
@@ -109,6 +134,13 @@ class DemoOptions:
     observers: list[BaseObserver] = field(default_factory=list)
     bey_key: str | None = None
     daily_key: str | None = None
+
+    @property
+    def out_path(self) -> Path:
+        """Where the WAV goes."""
+        if self.out is not None:
+            return self.out
+        return Path("user_heard.wav" if self.relay else "avatar_input.wav")
 
 
 class _Timeline:
@@ -170,7 +202,7 @@ def check_options(options: DemoOptions) -> tuple[bytes, int]:
     speech = _load_speech(options.speech)
     if options.barge_in:
         _load_speech(options.barge_in_speech)
-    check_writable(options.out, "--out")
+    check_writable(options.out_path, "--out")
     if options.report is not None:
         check_writable(options.report, "--report")
     return speech
@@ -220,8 +252,23 @@ async def run_demo(
     ) as world:
         world.bey.script(*options.faults)
         timeline.say(f"room {world.room.url} ready, the user is in it")
-        transport = world.transport()
-        avatar = world.avatar_service(transport, params=params)
+        video: dict[str, Any] = {}
+        if options.relay:
+            # The avatar's face goes out on the bot's camera: live, at its size and rate.
+            width, height = behaviour.video_size
+            video = {
+                "video_out_enabled": True,
+                "video_out_is_live": True,
+                "video_out_width": width,
+                "video_out_height": height,
+                "video_out_framerate": round(behaviour.video_fps),
+            }
+        transport = world.transport(**video)
+        avatar = world.avatar_service(
+            transport, params=params, placement="relay" if options.relay else "room"
+        )
+        if options.relay:
+            _watch_bot_camera(transport, world.user)
         _watch_service(avatar, seen, timeline)
         tts = WavTTSService(default_clip=options.speech)
         run = await world.start(
@@ -241,15 +288,23 @@ async def run_demo(
         timeline.say("pipeline ended")
 
         report = _report(world, options, seen, bot_id, input_s, input_speech_s)
+        report["placement"] = avatar.placement
         # More speech than max_held_audio_s came while the avatar was on its way.
         report["held_speech_dropped_s"] = round(avatar.dropped_speech_s, 3)
         the_avatar = world.avatar
+        if options.relay:
+            assert world.user is not None
+            report |= _relay_report(world, world.user, bot_id, the_avatar, seen)
+            heard = world.user.heard_audio(bot_id) if bot_id else b""
+            if heard:
+                write_wav(options.out_path, heard, _heard_rate(world.user, bot_id))
+                report["out"] = str(options.out_path)
         if the_avatar is not None:
             report["avatar_left_room"] = not the_avatar.in_room
-            if the_avatar.first_speech_at() is not None:
+            if the_avatar.first_speech_at() is not None and not options.relay:
                 received = the_avatar.received_audio()
-                write_wav(options.out, received, the_avatar.received_sample_rate or rate)
-                report["out"] = str(options.out)
+                write_wav(options.out_path, received, the_avatar.received_sample_rate or rate)
+                report["out"] = str(options.out_path)
     if options.report:
         options.report.write_text(json.dumps(report, indent=2))
     return report
@@ -291,6 +346,107 @@ def _watch_service(service: BeyVideoService, seen: _Seen, timeline: _Timeline) -
         if seen.first_error_at is None:
             seen.first_error_at = time.monotonic()
         timeline.say("the service gave up on the avatar; the bot speaks in its own voice")
+
+
+def _watch_bot_camera(transport: DailyTransport, user: SimulatedUser | None) -> None:
+    """Have the user watch the bot's camera (the relayed avatar) once the bot is in."""
+
+    @transport.event_handler("on_joined")
+    async def on_joined(transport: DailyTransport, data: Any) -> None:
+        bot_id = ((data or {}).get("participants") or {}).get("local", {}).get("id")
+        if user is not None and bot_id:
+            user.watch_video(str(bot_id))
+
+
+def _heard_rate(user: SimulatedUser, publisher_id: str) -> int:
+    pieces = [r for r in user.received if r.publisher_id == publisher_id]
+    return pieces[0].sample_rate if pieces else 24000
+
+
+def _relay_report(
+    world: OfflineWorld,
+    user: SimulatedUser,
+    bot_id: str,
+    avatar: SimulatedAvatar | None,
+    seen: "_Seen",
+) -> dict[str, Any]:
+    """How the relayed avatar looked and sounded to the user, and what the relay cost."""
+    user_room = world.room.name
+    # Every private room the service created is gone, and no avatar ever was in the
+    # user's room.
+    report: dict[str, Any] = {
+        "avatar_in_user_room": any(
+            bool(a.joined_times) and a.target_room.name == user_room for a in world.daily.avatars
+        ),
+        "backstage_rooms_left": sorted(n for n in world.daily.rooms if n != user_room),
+        "user_heard_avatar_s": 0.0,
+        "avatar_rendered_speech_s": None,
+        "relay_correlation": None,
+        "video_fps": None,
+        "video_frames": 0,
+        "video_out_of_order": 0,
+        "av_skew_ms_p95": None,
+        "av_skew_ms_median": None,
+        "relay_added_latency_ms": None,
+    }
+    frames = [f for f in user.received_video if f.publisher_id == bot_id]
+    if frames:
+        rate = video_fps(frames)
+        report["video_fps"] = round(rate.fps, 1)
+        report["video_frames"] = rate.frames
+        report["video_out_of_order"] = rate.out_of_order
+    if avatar is None or not avatar.spoken or seen.errors:
+        if not seen.errors:
+            return report
+        # The bot spoke in its own voice: that is user_heard_bot_s, not the avatar.
+        return report
+    report["user_heard_bot_s"] = 0.0  # what came from the bot was the avatar's voice
+    report["user_heard_avatar_s"] = user.heard_speech_s(bot_id)
+    heard_pieces = [r for r in user.received if r.publisher_id == bot_id and any(r.pcm)]
+    # What the avatar said while it could still reach the user: a barge-in drops what
+    # is on its way from the avatar to the user, on purpose.
+    cutoff = seen.interruption - world.daily.network.delay_s if seen.interruption else None
+    said = _microphone_track(avatar, before=cutoff)
+    heard = resample(user.heard_audio(bot_id), _heard_rate(user, bot_id), avatar.sample_rate)
+    report["avatar_rendered_speech_s"] = round(_speech_s(said, avatar.sample_rate), 3)
+    if heard_pieces:
+        report["relay_correlation"] = round(best_alignment(said, heard)[1], 3)
+        sync = lip_sync(
+            frames, avatar.mic_pieces, [r for r in user.received if r.publisher_id == bot_id]
+        )
+        report["av_skew_ms_p95"] = _rounded(sync.p95_abs_ms)
+        report["av_skew_ms_median"] = _rounded(sync.median_ms)
+        # From the first speech leaving the bot for the avatar to the user hearing the
+        # avatar say it, without the avatar's own rendering time. Held speech waits
+        # for the avatar, not for the relay, so the clock starts when it is sent.
+        sent = next((r for r in avatar.received if any(r.pcm)), None)
+        if sent is not None:
+            rendering = avatar.spoken[0][0] - sent.at
+            added = heard_pieces[0].at - sent.played_at - rendering
+            report["relay_added_latency_ms"] = round(added * 1000, 1)
+    return report
+
+
+def _microphone_track(avatar: SimulatedAvatar, before: float | None = None) -> bytes:
+    """The avatar's microphone track as it played, pauses included (pieces started before)."""
+    pieces = [p for p in avatar.mic_pieces if any(p.pcm) and (before is None or p.start < before)]
+    if not pieces:
+        return b""
+    first = pieces[0].position
+    track = bytearray(2 * (pieces[-1].position - first) + len(pieces[-1].pcm))
+    for piece in pieces:
+        at = 2 * (piece.position - first)
+        track[at : at + len(piece.pcm)] = piece.pcm
+    return bytes(track)
+
+
+def _speech_s(pcm: bytes, rate: int) -> float:
+    """Seconds of speech, pauses left out (as ``heard_speech_s`` counts it)."""
+    return sum(end - start for start, end in speech_segments(pcm, rate))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _watch_other_errors(
@@ -478,14 +634,54 @@ def summary(report: dict[str, Any]) -> str:
             f"The user also heard {report['user_heard_raw_tts_s']:.2f} s of the bot's raw "
             "speech on the avatar's track."
         )
-    if received is not None:
+    if report.get("placement") == "relay":
+        lines += _relay_lines(report)
+    elif received is not None:
         lines.append(f"What the avatar received: {report['out']}")
+    if received is not None:
         lines.append(
             "The avatar left the room at the end."
             if report["avatar_left_room"]
             else "The avatar was still in the room at the end."
         )
     return "\n".join(["", "Summary", *(f"  {line}" for line in lines)])
+
+
+def _relay_lines(report: dict[str, Any]) -> list[str]:
+    """How the relayed avatar looked and sounded to the user."""
+    lines = [
+        "The avatar was backstage, in a private room"
+        + (
+            ", and never in the user's room."
+            if not report["avatar_in_user_room"]
+            else "; it was in the user's room too."
+        )
+    ]
+    if report["video_fps"] is not None:
+        lines.append(
+            f"The user saw it at {report['video_fps']:.1f} frames per second"
+            + (
+                f", lip sync within {report['av_skew_ms_p95']:.0f} ms (95 % of frames)."
+                if report["av_skew_ms_p95"] is not None
+                else "."
+            )
+        )
+    if report["relay_correlation"] is not None:
+        lines.append(
+            f"What the user heard matches what the avatar said (correlation "
+            f"{report['relay_correlation']:.2f}); the relay added "
+            f"{_num(report['relay_added_latency_ms'], '.0f')} ms from the bot's speech to the "
+            "user, the avatar's own rendering aside."
+        )
+    left = report["backstage_rooms_left"]
+    lines.append(
+        "Its private room was deleted at the end."
+        if not left
+        else f"Private rooms left behind: {', '.join(left)}."
+    )
+    if report["out"]:
+        lines.append(f"What the user heard: {report['out']}")
+    return lines
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -577,6 +773,7 @@ def options_from_args(args: argparse.Namespace) -> DemoOptions:
     """
     options = DemoOptions(
         out=args.out,
+        relay=args.relay,
         avatar_join_delay_s=args.avatar_join_delay,
         api_latency_s=args.api_latency,
         subscribe_delay_s=args.subscribe_delay,

@@ -464,7 +464,7 @@ class BeyVideoService(AIService):
         await self.push_frame(frame)
 
     async def _relay_video(self, frame: OutputImageRawFrame) -> None:
-        """Relay: the avatar's face, pushed to the output in step with its voice."""
+        """Relay: the avatar's face, pushed as it comes (a live output keeps its pace)."""
         if self._started.is_set() and self._relaying:
             await self.push_frame(frame)
 
@@ -489,13 +489,14 @@ class BeyVideoService(AIService):
         if not getattr(params, "video_out_enabled", False):
             logger.warning(
                 f"{self}: the output transport has video_out_enabled=False, so the user only "
-                "hears the avatar; set video_out_enabled=True (and video_out_width/height to "
-                "the avatar's size) in the transport's params"
+                "hears the avatar; set video_out_enabled=True, video_out_is_live=True and "
+                "video_out_width/height to the avatar's size in the transport's params"
             )
-        elif getattr(params, "video_out_is_live", False):
+        elif not getattr(params, "video_out_is_live", False):
             logger.warning(
-                f"{self}: the output transport has video_out_is_live=True, which shows no "
-                "frame sent in step with audio; set video_out_is_live=False (the default)"
+                f"{self}: the output transport has video_out_is_live=False, so it shows the "
+                "avatar's latest frame on its own clock (repeated and skipped frames, lip sync "
+                "off by up to a frame); set video_out_is_live=True"
             )
 
     async def _interrupt_again(self) -> bool:

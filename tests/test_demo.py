@@ -85,6 +85,27 @@ async def test_a_barge_in_run_is_reported_and_summarised_in_plain_words(tmp_path
     assert "0.0 s of earlier speech" not in text
 
 
+async def test_the_relayed_avatar_reaches_the_user_as_it_said_it_and_stays_backstage(tmp_path):
+    report, _ = await demo(tmp_path, relay=True, speech=DATA / "utterance_b.wav", barge_in=False)
+    assert report["placement"] == "relay" and report["session_errors"] == []
+    # The user hears the avatar's voice through the bot, as the avatar rendered it...
+    assert report["relay_correlation"] >= 0.9
+    assert report["user_heard_avatar_s"] == pytest.approx(
+        report["avatar_rendered_speech_s"], abs=0.15
+    )
+    assert report["user_heard_raw_tts_s"] == 0 and report["user_heard_bot_s"] == 0
+    # ...sees its face, in step with it (within two frames; the benchmarks measure it)...
+    assert report["video_fps"] >= 20 and report["video_out_of_order"] == 0
+    assert report["av_skew_ms_p95"] is not None and report["av_skew_ms_p95"] <= 80
+    # ...and never meets it: the avatar's room is private, and gone at the end.
+    assert report["avatar_in_user_room"] is False and report["backstage_rooms_left"] == []
+    pcm, rate, _ = read_wav(report["out"])
+    assert speech_duration_s(pcm, rate) > 0.5
+    text = summary(report)
+    assert "backstage" in text and f"What the user heard: {report['out']}" in text
+    assert DemoOptions(relay=True).out_path.name == "user_heard.wav"
+
+
 async def test_a_complete_delivery_reads_as_complete(tmp_path):
     """In a harsh room too: the avatar listens late, media is delayed and jittered."""
     report, _ = await demo(

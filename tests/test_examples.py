@@ -51,9 +51,7 @@ async def test_bot_builds_its_pipeline_with_placeholder_keys(daily, clean_env):
     assert callable(bot.bot)
 
 
-async def test_the_same_bot_relays_the_avatar_on_the_runners_default_smallwebrtc(
-    daily, clean_env
-):
+async def test_the_same_bot_relays_the_avatar_on_the_runners_default_smallwebrtc(daily, clean_env):
     from pipecat.runner.types import SmallWebRTCRunnerArguments
     from pipecat.runner.utils import create_transport
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
@@ -67,9 +65,9 @@ async def test_the_same_bot_relays_the_avatar_on_the_runners_default_smallwebrtc
     async with aiohttp.ClientSession() as http:
         _, avatar, _ = bot.build_pipeline(transport, http)
     assert avatar.placement == "relay"
-    # The output shows the avatar: video on, its size, frames in step with the audio.
+    # The output shows the avatar: video on, live, at its size.
     params = transport._params
-    assert params.video_out_enabled and not params.video_out_is_live
+    assert params.video_out_enabled and params.video_out_is_live
     assert (params.video_out_width, params.video_out_height) == bot.AVATAR_VIDEO_SIZE
 
 
