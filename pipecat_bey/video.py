@@ -423,6 +423,7 @@ class BeyVideoService(AIService):
                 # says of the old speech is not relayed.
                 if downstream:
                     self._backstage.clear_speech()
+                    self._backstage.drop_voice()
                     self._stale_voice = interruption.destination is not None
             elif downstream and interruption.destination:
                 # The output transport clears the queue of the destination the
@@ -476,16 +477,28 @@ class BeyVideoService(AIService):
         deadline = time.monotonic() + self._backstage.queued_speech_s + RELAY_DRAIN_MARGIN_S
         while time.monotonic() < deadline and self._avatar.participant_id:
             quiet_s = time.monotonic() - max(self._voice_at, self._backstage.last_sent_at)
-            if self._backstage.queued_speech_s == 0 and quiet_s >= RELAY_DRAIN_QUIET_S:
+            sent = self._backstage.queued_speech_s == 0 and not self._backstage.holding_voice
+            if sent and quiet_s >= RELAY_DRAIN_QUIET_S:
                 return
             await asyncio.sleep(0.05)
 
     def _check_relay_output(self) -> None:
-        """Say once, with the fix, if the output transport would not show the avatar."""
+        """Fit the relay to the output transport; say once, with the fix, if it cannot show it.
+
+        A live video output shows each frame one frame period after it arrives (its
+        pacing), so the avatar's voice is held as long and both leave together.
+        """
         output = _output_transport(self.next)
         params = getattr(output, "_params", None)
         if output is None or params is None:
             return
+        assert self._backstage is not None
+        framerate = getattr(params, "video_out_framerate", 0) or 0
+        live = getattr(params, "video_out_enabled", False) and getattr(
+            params, "video_out_is_live", False
+        )
+        if live and framerate > 0:
+            self._backstage.voice_delay_s = 1.0 / framerate
         if not getattr(params, "video_out_enabled", False):
             logger.warning(
                 f"{self}: the output transport has video_out_enabled=False, so the user only "
