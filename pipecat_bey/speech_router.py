@@ -140,6 +140,7 @@ class SpeechRouter:
         self._episode_dropped_s = 0.0
         self._muted_noticed = False
         self._to_avatar_since_interrupt = False
+        self._avatar_interrupted = False
         self.dropped_s = 0.0
         """Seconds of held speech dropped so far, for want of room."""
 
@@ -160,6 +161,15 @@ class SpeechRouter:
         Until it does, repeating ``"interrupt"`` can only drop stale speech.
         """
         return self._to_avatar_since_interrupt
+
+    @property
+    def avatar_voice_is_stale(self) -> bool:
+        """Whether the avatar's voice now is speech a barge-in cut, still on its way.
+
+        After an interruption of the avatar, until new speech went to it, what it
+        says is what it was told to stop saying: a relay does not pass it on.
+        """
+        return self._avatar_interrupted and not self._to_avatar_since_interrupt
 
     @property
     def microphone_on(self) -> bool:
@@ -222,6 +232,7 @@ class SpeechRouter:
         self._partial = b""
         self._episode_dropped_s = 0.0
         self._to_avatar_since_interrupt = False
+        self._avatar_interrupted = self._route is Route.AVATAR
         destination = self._track if self._route is Route.AVATAR else None
         return Interruption(destination=destination, dropped_held_s=dropped)
 

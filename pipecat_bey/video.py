@@ -250,7 +250,6 @@ class BeyVideoService(AIService):
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
         self._relaying = True  # relay: the avatar's media goes downstream until the end
-        self._stale_voice = False  # relay: the avatar's voice after a barge-in, until new speech
         self._ttfb_pending = False
         self._voice_at = 0.0  # relay: when the avatar's voice was last heard (monotonic)
         events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
@@ -424,7 +423,6 @@ class BeyVideoService(AIService):
                 if downstream:
                     self._backstage.clear_speech()
                     self._backstage.drop_voice()
-                    self._stale_voice = interruption.destination is not None
             elif downstream and interruption.destination:
                 # The output transport clears the queue of the destination the
                 # interruption names; the bot's speech is queued on the track.
@@ -455,10 +453,8 @@ class BeyVideoService(AIService):
         """Relay: the avatar's voice, pushed to the output like a TTS's."""
         if not self._started.is_set() or not self._relaying:
             return
-        if self._stale_voice:
-            if not self._router.spoke_since_interrupt:
-                return  # what it still says of the interrupted speech
-            self._stale_voice = False
+        if self._router.avatar_voice_is_stale:
+            return  # what it still says of the interrupted speech
         if not is_silence(frame.audio):
             self._voice_at = time.monotonic()
             await self._stop_ttfb()  # TTFB: TTS start to the avatar's first voice out

@@ -131,3 +131,13 @@ async def test_without_the_avatar_the_relay_speaks_in_the_bots_own_voice(case):
         assert len(errors) == 1
         assert "not-the-key" not in str(errors[0][0])
         assert rooms_besides(bot) == []  # a private room created for it is gone too
+
+
+async def test_a_cancelled_bot_leaves_no_private_room_and_no_avatar():
+    async with avatar_bot(clip=DATA / "utterance_a.wav", **RELAY) as bot:
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        await until(bot, lambda: bot.user.heard_speech_s(bot_id(bot)) >= 0.5, 20)
+        avatar = bot.world.avatar
+        assert rooms_besides(bot)
+        await bot.run.cancel()
+        assert rooms_besides(bot) == [] and not avatar.in_room

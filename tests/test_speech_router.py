@@ -122,6 +122,29 @@ def test_an_interruption_while_the_avatar_speaks_clears_its_track():
     assert r.interrupt().destination is None
 
 
+def test_after_a_barge_in_the_avatars_voice_is_stale_until_new_speech_went_to_it():
+    r = router()
+    r.avatar_ready()
+    feed(r, utterance(noise(2400, seed=1), [480]))
+    assert not r.avatar_voice_is_stale
+    r.interrupt()
+    # What the avatar says now is the speech it was told to stop: a relay drops it.
+    assert r.avatar_voice_is_stale
+    feed(r, [TTSStartedFrame()])  # no audio yet: still the old speech
+    assert r.avatar_voice_is_stale
+    feed(r, utterance(noise(480, seed=2), [480])[1:])
+    assert not r.avatar_voice_is_stale
+
+
+def test_a_barge_in_without_the_avatar_makes_no_voice_stale():
+    r = router()
+    r.interrupt()  # still holding: the avatar said nothing yet
+    assert not r.avatar_voice_is_stale
+    r.avatar_lost()
+    r.interrupt()  # the bot's own voice
+    assert not r.avatar_voice_is_stale
+
+
 def test_held_speech_beyond_the_limit_drops_the_oldest_and_says_so_once():
     r = router(max_held_s=1.0)
     frames = utterance(noise(24000 * 300, seed=8), [480])  # five minutes, 20 ms frames
