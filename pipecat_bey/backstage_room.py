@@ -198,7 +198,7 @@ class BackstageRoom:
             # still deleted once Daily answers (see close()).
             self._creating = asyncio.ensure_future(
                 self._daily.create_private_room(
-                    name_prefix="pipecat-bey-relay", lifetime_s=self._lifetime_s
+                    DailyRoomAPI.new_room_name("pipecat-bey-relay"), lifetime_s=self._lifetime_s
                 )
             )
             self.room_url = await asyncio.shield(self._creating)

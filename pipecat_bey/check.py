@@ -61,7 +61,6 @@ import asyncio
 import json
 import logging
 import math
-import re
 import secrets as token_bytes
 import sys
 import time
@@ -85,13 +84,6 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
-from pipecat.transports.daily.utils import (
-    DailyMeetingTokenParams,
-    DailyMeetingTokenProperties,
-    DailyRESTHelper,
-    DailyRoomParams,
-    DailyRoomProperties,
-)
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_bey._command_io import check_writable, print_now
@@ -280,16 +272,6 @@ class _StepFailed(Exception):
 def _given(value: str | None) -> str | None:
     """An option's value, empty or blank counting as not given (as for the variables)."""
     return value.strip() if value and value.strip() else None
-
-
-def _status_in(error: Exception) -> int | None:
-    """The HTTP status pipecat's ``DailyRESTHelper`` quotes in its errors, if any.
-
-    The helper raises a bare ``Exception`` whose text says ``(status: 401)``; the
-    status is what tells a bad key from a missing room.
-    """
-    match = re.search(r"status: (\d{3})", str(error))
-    return int(match.group(1)) if match else None
 
 
 def _rms(audio: bytes) -> float:
@@ -548,11 +530,14 @@ class _Check:
         self.record["avatar_id"] = keys["avatar_id"]
         return "BEY_API_KEY and DAILY_API_KEY are set"
 
-    def _rest(self) -> DailyRESTHelper:
+    def _rooms(self) -> DailyRoomAPI:
+        """Daily's REST API, for the room, the tokens and the eject."""
         assert self._http is not None
-        return DailyRESTHelper(
-            daily_api_key=self._daily_key, daily_api_url=self._daily_url, aiohttp_session=self._http
-        )
+        if self._daily is None:
+            self._daily = DailyRoomAPI(
+                api_key=self._daily_key, session=self._http, api_url=self._daily_url
+            )
+        return self._daily
 
     def _lifetime_s(self) -> float:
         return max(_MIN_LIFETIME_S, 4 * self.options.timeout_s + 60)
@@ -560,25 +545,22 @@ class _Check:
     async def _open_room(self) -> str:
         if self.options.room_url is not None:
             return await self._find_room(self.options.room_url)
-        name = f"pipecat-bey-check-{token_bytes.token_hex(4)}"
+        name = DailyRoomAPI.new_room_name("pipecat-bey-check")
         lifetime = self._lifetime_s()
-        params = DailyRoomParams(
-            name=name,
-            privacy="private",
-            properties=DailyRoomProperties(exp=int(time.time() + lifetime), eject_at_room_exp=True),
-        )
         # Named before it is asked for, and not cancelled with the check (shielded):
         # a room whose creation was under way when Ctrl-C came is still deleted.
         self._room_name = name
         started = time.monotonic()
         self._room_task = asyncio.ensure_future(
-            asyncio.wait_for(self._rest().create_room(params), REQUEST_TIMEOUT_S)
+            asyncio.wait_for(
+                self._rooms().create_private_room(name, lifetime_s=lifetime), REQUEST_TIMEOUT_S
+            )
         )
         try:
-            room = await asyncio.shield(self._room_task)
-        except Exception as e:  # DailyRESTHelper raises a bare Exception on HTTP errors
+            room_url = await asyncio.shield(self._room_task)
+        except (DailyAPIError, TimeoutError, asyncio.TimeoutError) as e:
             self._room_name = None  # nothing to delete
-            status = _status_in(e)
+            status = getattr(e, "status", None)
             if status in (401, 403):
                 self.record["daily_key_valid"] = False
                 raise _StepFailed(
@@ -592,9 +574,9 @@ class _Check:
         self.record["room_created_s"] = round(time.monotonic() - started, 3)
         self.record["room_created"] = True
         self.record["daily_key_valid"] = True
-        self._room_url = room.url
-        self.record["room_url"] = room.url
-        return f"created {room.url} (private, expires in {lifetime / 60:.0f} min)"
+        self._room_url = room_url
+        self.record["room_url"] = room_url
+        return f"created {room_url} (private, expires in {lifetime / 60:.0f} min)"
 
     async def _find_room(self, room_url: str) -> str:
         assert self._http is not None
@@ -633,26 +615,24 @@ class _Check:
     async def _join_bot(self) -> str:
         try:
             token = await asyncio.wait_for(
-                self._rest().get_token(
-                    self._room_url,
-                    expiry_time=self._lifetime_s(),
-                    eject_at_token_exp=True,
-                    owner=True,
-                    params=DailyMeetingTokenParams(
-                        properties=DailyMeetingTokenProperties(user_name=BOT_NAME)
-                    ),
+                self._rooms().mint_owner_token(
+                    self._room_url, user_name=BOT_NAME, ttl_s=self._lifetime_s()
                 ),
                 REQUEST_TIMEOUT_S,
             )
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as e:
+        except (TimeoutError, asyncio.TimeoutError) as e:
             raise _StepFailed(
                 f"could not reach Daily to mint the bot's token: {e or type(e).__name__}",
                 "check DAILY_API_URL and your network",
             ) from None
-        except Exception as e:  # DailyRESTHelper raises a bare Exception on HTTP errors
-            status = _status_in(e)
-            hint = "check DAILY_API_KEY" if status in (401, 403) else "check the room and try again"
-            raise _StepFailed(f"Daily refused the bot's meeting token: {e}", hint) from None
+        except DailyAPIError as e:
+            if e.status is None:
+                hint = "check DAILY_API_URL and your network"
+            elif e.status in (401, 403):
+                hint = "check DAILY_API_KEY"
+            else:
+                hint = "check the room and try again"
+            raise _StepFailed(str(e), hint) from None
         self._secrets.add(token)
 
         transport = DailyTransport(
@@ -734,9 +714,6 @@ class _Check:
         assert self._http is not None
         avatar_id = keys["avatar_id"]
         self._identity = AvatarIdentity.new(AVATAR_NAME)
-        self._daily = DailyRoomAPI(
-            api_key=self._daily_key, session=self._http, api_url=self._daily_url
-        )
         started = time.monotonic()
         try:
             session = await start_avatar_session(
@@ -744,7 +721,7 @@ class _Check:
                 avatar_id=avatar_id,
                 room_url=self._room_url,
                 identity=self._identity,
-                daily=self._daily,
+                daily=self._rooms(),
                 token_ttl_s=self._lifetime_s(),
             )
         except BeyAuthError as e:
@@ -760,7 +737,7 @@ class _Check:
         except DailyAPIError as e:
             hint = (
                 "check DAILY_API_KEY (or --daily-api-key)"
-                if e.status in (401, 403) or _status_in(e) in (401, 403)
+                if e.status in (401, 403)
                 else "try again later"
             )
             raise _StepFailed(str(e), hint) from None
@@ -961,10 +938,8 @@ class _Check:
         if task is not None and (task.cancelled() or task.exception()):
             return  # it was never created
         try:
-            await asyncio.wait_for(
-                self._rest().delete_room_by_name(self._room_name), CLEANUP_TIMEOUT_S
-            )
-        except Exception as e:  # DailyRESTHelper raises a bare Exception on HTTP errors
+            await asyncio.wait_for(self._rooms().delete_room(self._room_name), CLEANUP_TIMEOUT_S)
+        except (DailyAPIError, TimeoutError, asyncio.TimeoutError) as e:
             self.record["room_deleted"] = False
             self._step(
                 "room_deleted",

@@ -172,11 +172,24 @@ class DailyRoomAPI:
             message = redact(str(e), self._api_key)
             raise DailyAPIError(f"Daily refused to {what}: {message}", status=_status_in(e)) from e
 
-    async def create_private_room(self, *, name_prefix: str, lifetime_s: float) -> str:
+    @staticmethod
+    def new_room_name(prefix: str) -> str:
+        """A fresh room name: the prefix and a random suffix.
+
+        Args:
+            prefix: Start of the name.
+
+        Returns:
+            The name.
+        """
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    async def create_private_room(self, name: str, *, lifetime_s: float) -> str:
         """Create a private room that expires (ejecting everyone) after a lifetime.
 
         Args:
-            name_prefix: Start of the room's name; a random suffix follows.
+            name: The room's name (see :meth:`new_room_name`): known before Daily
+                answers, so a room whose creation was under way can still be deleted.
             lifetime_s: Seconds until Daily closes the room by itself, should
                 nobody delete it.
 
@@ -187,23 +200,23 @@ class DailyRoomAPI:
             DailyAPIError: If Daily refuses or cannot be reached.
         """
         params = DailyRoomParams(
-            name=f"{name_prefix}-{uuid.uuid4().hex[:12]}",
+            name=name,
             privacy="private",
             properties=DailyRoomProperties(exp=time.time() + lifetime_s, eject_at_room_exp=True),
         )
         room = await self._helper_call("create a room", self._helper.create_room(params))
         return str(room.url)
 
-    async def delete_room(self, room_url: str) -> None:
+    async def delete_room(self, room: str) -> None:
         """Delete a room (everyone in it leaves); a room already gone is not an error.
 
         Args:
-            room_url: The room.
+            room: The room's URL or name.
 
         Raises:
             DailyAPIError: If Daily refuses or cannot be reached.
         """
-        name = daily_room_name(room_url)
+        name = daily_room_name(room) if "://" in room else room
         await self._helper_call(f"delete room {name}", self._helper.delete_room_by_name(name))
 
     async def mint_owner_token(self, room_url: str, *, user_name: str, ttl_s: float) -> str:
@@ -212,7 +225,7 @@ class DailyRoomAPI:
         Args:
             room_url: The room.
             user_name: The name the bot shows in the room.
-            ttl_s: Seconds until the token expires.
+            ttl_s: Seconds until the token expires (and Daily ejects the bot).
 
         Returns:
             The meeting token.
@@ -225,7 +238,9 @@ class DailyRoomAPI:
         )
         return await self._helper_call(
             "mint the bot's meeting token",
-            self._helper.get_token(room_url, expiry_time=ttl_s, owner=True, params=params),
+            self._helper.get_token(
+                room_url, expiry_time=ttl_s, eject_at_token_exp=True, owner=True, params=params
+            ),
         )
 
     async def mint_avatar_token(self, room_url: str, identity: AvatarIdentity, ttl_s: float) -> str:
