@@ -226,3 +226,16 @@ async def join(daily, room):
     )
     assert await done is None
     return client
+
+
+def test_a_block_heard_only_in_part_is_not_found_at_a_wrong_lag():
+    # The user heard the first 0.6 s of a 1.5 s utterance, 40 ms late, then silence: no
+    # block may be matched against a sliver at the edge of its search window.
+    audio = speech(1.5, seed=3)
+    heard_audio = audio.copy()
+    heard_audio[int(0.6 * AVATAR_RATE) :] = 0
+    utterances = utterance_lags(
+        avatar_pieces([(0.2, audio)]), heard_pieces([(0.2, heard_audio)], [0.04])
+    )
+    lags = [b.lag_s for u in utterances for b in u.blocks if b.lag_s is not None]
+    assert lags and all(abs(lag - 0.04) < 0.002 for lag in lags)

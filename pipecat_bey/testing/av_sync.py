@@ -277,7 +277,10 @@ def utterance_lags(
             reference[first:last].tobytes(), received[lo:hi].tobytes()
         )
         lag = origin + (lo + offset) / COMPARE_RATE - played
-        found = correlation >= min_correlation
+        # A match must lie whole in the window: at its edge, a block overlapping the
+        # window by a few samples can correlate well by chance.
+        whole = lo + offset + (last - first) <= hi and earliest - 1e-3 <= lag <= latest + 1e-3
+        found = whole and correlation >= min_correlation
         return BlockLag(position(first), position(last), lag if found else None, correlation)
 
     block = max(round(block_s * COMPARE_RATE), 1)
