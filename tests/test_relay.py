@@ -141,3 +141,20 @@ async def test_a_cancelled_bot_leaves_no_private_room_and_no_avatar():
         assert rooms_besides(bot)
         await bot.run.cancel()
         assert rooms_besides(bot) == [] and not avatar.in_room
+
+
+async def test_an_avatar_that_leaves_hands_back_to_the_bots_own_voice():
+    behaviour = AvatarBehaviour(join_delay_s=0.0, leave_after_s=1.0)
+    async with avatar_bot(clip=DATA / "utterance_a.wav", behaviour=behaviour, **RELAY) as bot:
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        await until(bot, lambda: named(bot.events, "on_session_error"), 10)
+        avatar = bot.world.avatar
+        assert not avatar.in_room
+        # The next words are the bot's own voice, straight to the output.
+        me = bot_id(bot)
+        before, sent = bot.user.heard_speech_s(me), len(avatar.received_chunks)
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        await until(bot, lambda: bot.user.heard_speech_s(me) >= before + 1.0, 20)
+        assert len(avatar.received_chunks) == sent  # nothing more went to the avatar
+        await bot.run.end()
+        assert rooms_besides(bot) == []
