@@ -333,3 +333,15 @@ async def test_emulator_logs_each_request_and_stops_on_ctrl_c(clean_env):
             proc.kill()
             await proc.wait()
         errors.cancel()
+
+
+def test_demo_relay_writes_what_the_user_heard_by_default():
+    from pipecat_bey.demo import options_from_args
+
+    parser = _build_parser()
+    relayed = options_from_args(parser.parse_args(["demo", "--relay"]))
+    assert relayed.relay and relayed.out_path == Path("user_heard.wav")
+    in_room = options_from_args(parser.parse_args(["demo"]))
+    assert not in_room.relay and in_room.out_path == Path("avatar_input.wav")
+    chosen = options_from_args(parser.parse_args(["demo", "--relay", "--out", "x.wav"]))
+    assert chosen.out_path == Path("x.wav")
