@@ -2,6 +2,7 @@
 
 import ast
 import asyncio
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from pipecat.workers.runner import WorkerRunner
 
 import pipecat_bey.testing.daily_sim as daily_sim
 from pipecat_bey.testing import JoinError, SimulatedParticipant, SimulatedUser
+from pipecat_bey.testing.audio import read_wav
 from pipecat_bey.testing.daily_sim import (
     BEY_TRACK,
     REALISTIC,
@@ -60,6 +62,7 @@ from pipecat_bey.testing.daily_sim.permissions import CanReceive
 from pipecat_bey.testing.daily_sim.room import Changes
 
 TRACK = "customAudio:bey-custom-track"
+DATA = Path(__file__).parent / "data"
 
 
 class AudioCapture(FrameProcessor):
@@ -506,8 +509,9 @@ async def test_audio_sent_before_the_avatar_subscribes_reaches_no_one(daily):
 
 
 async def test_media_arrives_late_and_in_order_under_jitter():
+    # No receive buffer: each piece is handed on as it arrives, so the jitter shows.
     async with DailySimulation(
-        api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.08, seed=3
+        api_key=DAILY_KEY, network_delay_s=0.1, jitter_s=0.08, seed=3, receive_buffer_s=0
     ) as daily:
         bot, source, listener = await bot_with_listener(daily)
         chunk = 24000 // 50 * 2  # 20 ms
@@ -524,6 +528,119 @@ async def test_media_arrives_late_and_in_order_under_jitter():
     assert max(delays) - min(delays) > 0.01, "jitter shows"
     assert [r.at for r in received] == sorted(r.at for r in received)
     assert audio in listener.heard_audio(bot.id, TRACK)
+
+
+def playout_gaps(times, piece_s):
+    """Silence a player inserts playing pieces as they come: each at its time or after the last."""
+    clock, gaps = times[0], 0.0
+    for at in times:
+        start = max(clock, at)
+        gaps += start - clock
+        clock = start + piece_s
+    return gaps
+
+
+async def render_speech_under_jitter(**settings):
+    """One second of speech written at once, as a renderer gets it (delay 50 ms, jitter 30 ms)."""
+    pcm, rate, _ = read_wav(DATA / "utterance_b.wav")
+    chunk = rate // 50 * 2  # 20 ms
+    speech = pcm[rate * 2 // 2 : rate * 2 // 2 + 50 * chunk]  # from 0.5 s on: mostly voiced
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.05, jitter_s=0.03, seed=4, **settings
+    ) as daily:
+        room = daily.create_room()
+        bot = await join_client(daily, room)
+        source = publish_custom_track(daily, bot, rate=rate)
+        listener = await join_client(daily, room)
+        rendered = []
+        listener.set_audio_renderer(
+            bot.id, lambda _, audio, __: rendered.append((time.monotonic(), audio)), BEY_TRACK, rate
+        )
+        assert await daily.wait_for(listening(listener, bot.id), 5)
+        sent_at = time.monotonic()
+        for i in range(50):  # queued at once: piece i leaves as it plays, 20 ms after i-1
+            source.write_frames(speech[i * chunk : (i + 1) * chunk])
+        assert await daily.wait_for(lambda: len(rendered) == 50, 5)
+    latencies = [at - (sent_at + i * 0.02) for i, (at, _) in enumerate(rendered)]
+    times = [at for at, _ in rendered]
+    return speech, b"".join(a.audio_frames for _, a in rendered), latencies, times
+
+
+async def test_a_renderer_gets_jittered_speech_at_a_steady_pace_through_the_receive_buffer():
+    speech, rendered, latencies, times = await render_speech_under_jitter()
+    assert rendered == speech, "sample-exact"
+    # The jitter buffer (by default as long as the jitter) plays it out at a constant latency.
+    assert 0.05 - 0.002 <= min(latencies) and max(latencies) <= 0.05 + 0.03 + 0.01
+    assert max(latencies) - min(latencies) < 0.006
+    assert playout_gaps(times, 0.02) < 0.005, "no gaps"
+
+
+async def test_without_a_receive_buffer_a_renderer_gets_jittered_speech_with_gaps():
+    speech, rendered, latencies, times = await render_speech_under_jitter(receive_buffer_s=0)
+    assert rendered == speech, "the same audio, only later and bunched"
+    assert min(latencies) >= 0.05 - 0.002 and max(latencies) - min(latencies) > 0.015
+    assert max(b - a for a, b in itertools.pairwise(times)) > 0.02 + 0.008, "a gap"
+
+
+async def watch_the_avatars_camera_under_jitter(**settings):
+    """How late after its capture each frame of the avatar's camera came, and when."""
+    async with DailySimulation(
+        api_key=DAILY_KEY, network_delay_s=0.05, jitter_s=0.03, seed=6, **settings
+    ) as daily:
+        room = daily.create_room()
+        user = SimulatedUser(daily, room, "User")
+        await user.join()
+        viewer = await join_client(daily, room)
+        avatar = await avatar_in(daily, room, video_size=(32, 24))
+        rendered = []
+        viewer.set_video_renderer(
+            avatar.id, lambda _, frame, __: rendered.append((time.monotonic(), frame.stamp.frame))
+        )
+        user.watch_video(avatar.id)
+        assert await daily.wait_for(lambda: len(rendered) >= 25, 5)
+    captured = {f.stamp.frame: f.captured_at for f in user.received_video}
+    # (when the frame was captured, when the renderer got it), and the user's frames.
+    renderer = [(captured[number], at) for at, number in rendered[:25]]
+    return renderer, user.received_video[:25]
+
+
+async def test_video_through_the_receive_buffer_is_evenly_spaced():
+    renderer, watched = await watch_the_avatars_camera_under_jitter()
+    # Each frame a constant time after its capture: spaced as the camera spaced them.
+    for lags in (
+        [at - captured for captured, at in renderer],
+        [f.at - f.captured_at for f in watched],
+    ):
+        assert 0.05 - 0.002 <= min(lags) and max(lags) <= 0.05 + 0.03 + 0.006
+        assert max(lags) - min(lags) < 0.006, str([round(x, 4) for x in lags])
+    assert [f.stamp.frame for f in watched] == sorted({f.stamp.frame for f in watched})
+
+
+async def test_video_without_a_receive_buffer_bunches():
+    renderer, watched = await watch_the_avatars_camera_under_jitter(receive_buffer_s=0)
+    for lags in (
+        [at - captured for captured, at in renderer],
+        [f.at - f.captured_at for f in watched],
+    ):
+        assert min(lags) >= 0.05 - 0.002 and max(lags) - min(lags) > 0.01
+
+
+def test_the_receive_buffer_defaults_to_the_jitter_and_is_a_setting():
+    network = Network(delay_s=0.05, jitter_s=0.03)
+    assert (network.buffer_s, network.playout_delay_s) == (0.03, pytest.approx(0.08))
+    network.jitter_s = 0.01  # it follows the jitter while unset
+    assert network.buffer_s == 0.01
+    assert not Network().delays_media and Network(receive_buffer_s=0.02).delays_media
+    with pytest.raises(ValueError):
+        Network(receive_buffer_s=-1)
+    simulation = DailySimulation.from_settings({"jitter_s": 0.02, "receive_buffer_s": 0.05})
+    assert (simulation.receive_buffer_s, simulation.network.buffer_s) == (0.05, 0.05)
+    assert DailySimulation.from_settings({"receive_buffer_s": None}).receive_buffer_s is None
+    realistic = DailySimulation.realistic(receive_buffer_s=0)
+    assert realistic.network.playout_delay_s == realistic.network_delay_s
+    assert DailySimulation.realistic().network.buffer_s == REALISTIC["jitter_s"]
+    simulation.receive_buffer_s = None
+    assert simulation.network.buffer_s == 0.02
 
 
 async def test_video_is_delayed_like_audio_and_stays_in_order():

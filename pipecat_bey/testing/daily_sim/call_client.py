@@ -427,9 +427,11 @@ class CallClient(Member):
     ) -> None:
         """Receive a participant's audio as ``callback(participant_id, AudioData, source)``.
 
-        Audio is delivered as it arrives; silence the track carried between two
-        pieces is delivered as zeros if it lasted at most :data:`FILLED_SILENCE_S`
-        (longer silences are not rendered).
+        Audio is delivered as the receiving side's jitter buffer plays it out: at
+        a steady pace, the network delay and the simulation's ``receive_buffer_s``
+        after it was sent (a piece arriving later than that, on arrival). Silence
+        the track carried between two pieces is delivered as zeros if it lasted
+        at most :data:`FILLED_SILENCE_S` (longer silences are not rendered).
 
         Args:
             participant_id: Whose audio.
@@ -457,10 +459,11 @@ class CallClient(Member):
         """Receive a participant's video as ``callback(participant_id, VideoFrame, source)``.
 
         Frames come while this client's subscription to the track has taken effect
-        (its state ``"playable"``), from the simulation's callback thread: the
-        avatar's synthetic camera, or the frames another client writes to its
-        camera or custom video track (converted if they were written in another
-        color format). Screen video is never sent.
+        (its state ``"playable"``), as the receiving side's jitter buffer renders
+        them (like audio, see :meth:`set_audio_renderer`), from the simulation's
+        callback thread: the avatar's synthetic camera, or the frames another
+        client writes to its camera or custom video track (converted if they were
+        written in another color format). Screen video is never sent.
 
         Args:
             participant_id: Whose video.

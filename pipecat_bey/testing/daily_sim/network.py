@@ -6,17 +6,22 @@ before audio written just before them (see the project's reference notes).
 :class:`Network` models that with the simulation's loop timers, no threads:
 
 - media sent at time ``t`` on a path (one receiver, one publisher, one track)
-  arrives at ``max(previous arrival on that path, t + delay_s + uniform(0, jitter_s))``:
-  late, jittered, and never out of order, as a jitter buffer hands it on;
+  reaches the network's end at ``t + delay_s + uniform(0, jitter_s)`` and waits
+  in the receiver's jitter buffer until its playout time, ``t + delay_s +
+  receive_buffer_s``, as WebRTC's receive buffers (NetEQ for audio, the video
+  jitter buffer) hand media on at a steady pace: jitter the buffer covers shows
+  as a constant latency, not as gaps. A piece that arrives after its playout
+  time is handed on when it arrives, late; and nothing is handed on before the
+  piece ahead of it on its path;
 - an app message arrives ``app_message_delay_s`` after it was sent, in order with
   the other app messages between the same two participants, whatever media is
-  still on its way.
+  still on its way. App messages are not jitter-buffered.
 
-The randomness is seeded, so a run can be repeated. With no delay and no jitter
-(the defaults), media is handed over at once, synchronously, when sent; with no
-app-message delay, so are app messages. The delays may be changed while the
-simulation runs (a network that degrades): what is already on its way keeps its
-schedule, and nothing overtakes it on its path.
+The randomness is seeded, so a run can be repeated. With no delay, no jitter and
+no receive buffer (the defaults), media is handed over at once, synchronously,
+when sent; with no app-message delay, so are app messages. The delays may be
+changed while the simulation runs (a network that degrades): what is already on
+its way keeps its schedule, and nothing overtakes it on its path.
 """
 
 import asyncio
@@ -45,6 +50,8 @@ class Network:
     Attributes:
         delay_s: One-way media delay.
         jitter_s: Extra media delay, drawn uniformly from ``[0, jitter_s]`` per piece.
+        receive_buffer_s: The receivers' jitter buffer: media plays out this long
+            after ``delay_s`` (None: ``jitter_s``, whatever it is at the time).
         app_message_delay_s: One-way app-message delay.
     """
 
@@ -55,6 +62,7 @@ class Network:
         jitter_s: float = 0.0,
         app_message_delay_s: float = 0.0,
         seed: int | None = 0,
+        receive_buffer_s: float | None = None,
     ) -> None:
         """Create the network.
 
@@ -63,23 +71,36 @@ class Network:
             jitter_s: Maximum extra media delay, seconds.
             app_message_delay_s: One-way app-message delay, seconds.
             seed: Seed of the jitter's randomness (None: a fresh one each run).
+            receive_buffer_s: How long past ``delay_s`` receivers play media out,
+                seconds (None: ``jitter_s``; 0: on arrival, gaps under jitter).
 
         Raises:
             ValueError: If a delay is negative.
         """
-        if min(delay_s, jitter_s, app_message_delay_s) < 0:
+        if min(delay_s, jitter_s, app_message_delay_s, receive_buffer_s or 0.0) < 0:
             raise ValueError("network delays cannot be negative")
         self.delay_s = delay_s
         self.jitter_s = jitter_s
+        self.receive_buffer_s = receive_buffer_s
         self.app_message_delay_s = app_message_delay_s
         self._random = random.Random(seed)
         self._paths: dict[Hashable, _Path] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
+    def buffer_s(self) -> float:
+        """How long past ``delay_s`` media plays out: ``receive_buffer_s``, or ``jitter_s``."""
+        return self.jitter_s if self.receive_buffer_s is None else self.receive_buffer_s
+
+    @property
+    def playout_delay_s(self) -> float:
+        """How long after it left the sender media plays out, unless it arrives later."""
+        return self.delay_s + self.buffer_s
+
+    @property
     def delays_media(self) -> bool:
         """Whether media takes time to arrive."""
-        return self.delay_s > 0 or self.jitter_s > 0
+        return self.delay_s > 0 or self.jitter_s > 0 or self.buffer_s > 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the network's timers on a loop.
@@ -92,12 +113,15 @@ class Network:
     def send_media(
         self, path: Hashable, sent_at: float, deliver: Callable[..., None], *args: Any
     ) -> None:
-        """Send a piece of media; ``deliver(*args)`` is called when it arrives.
+        """Send a piece of media; ``deliver(*args)`` is called when it plays out.
+
+        That is at its playout time (``sent_at`` plus :attr:`playout_delay_s`), or
+        on arrival if it arrives later, and never before the piece ahead of it.
 
         Args:
             path: What keeps its order: one receiver, one publisher, one track.
             sent_at: Monotonic time it left the sender (its delay counts from there).
-            deliver: Called on arrival, from the loop.
+            deliver: Called when it plays out, from the loop.
             *args: Its arguments.
         """
         if not self.delays_media:
@@ -106,7 +130,9 @@ class Network:
             else:
                 deliver(*args)
             return
-        delay = self.delay_s + (self._random.uniform(0, self.jitter_s) if self.jitter_s else 0)
+        jitter = self._random.uniform(0, self.jitter_s) if self.jitter_s else 0.0
+        # The receiver's jitter buffer holds what arrives early until its playout time.
+        delay = self.delay_s + max(jitter, self.buffer_s)
         self._send(path, sent_at + delay, deliver, args)
 
     def send_message(self, path: Hashable, deliver: Callable[..., None], *args: Any) -> None:

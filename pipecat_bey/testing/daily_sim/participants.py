@@ -5,7 +5,8 @@ participant is given a :class:`ParticipantHost` (the simulation, seen only as
 what runs its tasks and hears of changes), never looks one up, and measures
 what it received: seconds of speech heard, when sound last arrived, what the
 avatar was sent. Every time it records is the time something *arrived*, after
-the simulated network's delay.
+the simulated network's delay: for audio and video, when the receiver's jitter
+buffer played it out (see ``DailySimulation``'s ``receive_buffer_s``).
 """
 
 import asyncio
@@ -71,7 +72,9 @@ class ReceivedAudio:
     """One piece of audio a participant received.
 
     Parameters:
-        at: Monotonic time it arrived.
+        at: Monotonic time it was handed over: when the receiver's jitter buffer
+            played it out (sent plus the network delay plus the receive buffer),
+            or when it arrived if it came later than that.
         publisher_id: Who sent it.
         track: Track key (``"microphone"``, ``"customAudio:<name>"``).
         position: Its position in the sender's track, in samples.
@@ -92,9 +95,9 @@ class ReceivedAudio:
     def heard_at(self) -> float:
         """When it starts to play at the receiver.
 
-        That is when it plays at the sender plus the delay the network added:
-        audio written ahead of time leaves early but plays on time, so without
-        network delay it arrives before it plays.
+        That is when it plays at the sender plus the delay the network and the
+        receive buffer added: audio written ahead of time leaves early but plays
+        on time, so without network delay it arrives before it plays.
         """
         return max(self.at, self.played_at)
 
@@ -104,7 +107,9 @@ class ReceivedVideo:
     """One video frame a participant received (its stamp; no pixels are kept).
 
     Parameters:
-        at: Monotonic time it arrived.
+        at: Monotonic time it was handed over: when the receiver's jitter buffer
+            rendered it (captured plus the network delay plus the receive
+            buffer), or when it arrived if it came later than that.
         publisher_id: Who sent it.
         track: Track key (``"camera"``, ``"customVideo:<name>"``).
         captured_at: Monotonic time it was captured at the sender (a frame a
@@ -412,8 +417,9 @@ class SimulatedParticipant(Member):
     # Member hooks.
     def refresh_subscriptions(self, *, report: bool = True) -> None:  # noqa: D102
         super().refresh_subscriptions(report=report)
-        # Media starts arriving one network delay after the subscription took effect.
-        delay = self.room.host.network.delay_s if self.room is not None else 0.0
+        # Media starts playing out one network delay and the receive buffer after the
+        # subscription took effect.
+        delay = self.room.host.network.playout_delay_s if self.room is not None else 0.0
         for key, active in self._active_from.items():
             if active is not None and key not in self._first_active:
                 self._first_active[key] = active + delay

@@ -526,7 +526,7 @@ class Member:
         """Send audio written to one of this member's sources to whoever receives it.
 
         Audio leaves as it starts to play (``start``) and reaches each receiver
-        through the network, in order on its track.
+        through the network and its jitter buffer, in order on its track.
 
         Args:
             track: The track key the source is published as.
@@ -632,7 +632,7 @@ class Member:
         start: float,
         position: int,
     ) -> None:
-        """Audio from a track this member receives, as it arrives.
+        """Audio from a track this member receives, as its jitter buffer plays it out.
 
         Args:
             publisher: Who sent it.
@@ -646,7 +646,7 @@ class Member:
     def on_video(
         self, publisher: "Member", track: str, source: VideoSource, frame: SentVideo
     ) -> None:
-        """A video frame of a track this member receives and renders, as it arrives.
+        """A video frame of a track this member renders, as its jitter buffer plays it out.
 
         Args:
             publisher: Who sent it.

@@ -54,13 +54,15 @@ _PATCHED_NAMES = (
 # events, errors) that never notify it, so they are also re-checked this often.
 _RECHECK_S = 0.25
 
-# The world's timing settings: what ``from_settings`` reads (seconds, all of them).
+# The world's timing settings: what ``from_settings`` reads (seconds, all of them;
+# ``receive_buffer_s`` may also be None, its default).
 WORLD_SETTINGS = (
     "subscribe_latency_s",
     "join_latency_s",
     "rest_latency_s",
     "network_delay_s",
     "jitter_s",
+    "receive_buffer_s",
     "app_message_delay_s",
 )
 
@@ -70,7 +72,8 @@ WORLD_SETTINGS = (
 REALISTIC_WORLD: Mapping[str, float] = MappingProxyType(
     {
         # A guess: one way through Daily's SFU on a decent connection, Opus packets
-        # and the receiver's jitter buffer included.
+        # included; the receiver's jitter buffer (``receive_buffer_s``, by default
+        # ``jitter_s``) comes on top.
         "network_delay_s": 0.08,
         # A guess: the spread of that delay from one packet to the next.
         "jitter_s": 0.02,
@@ -99,10 +102,13 @@ class DailySimulation:
     can be active at a time.
 
     The network between participants delays media by ``network_delay_s`` plus up
-    to ``jitter_s`` (in order on each track, as a jitter buffer hands it on) and
-    app messages by ``app_message_delay_s``, on their own path, so a message can
-    overtake audio sent just before it. Everything a participant records is
-    timed by its arrival.
+    to ``jitter_s``, and the receiver's jitter buffer plays it out
+    ``network_delay_s + receive_buffer_s`` after it was sent (on arrival if it
+    came later; in order on each track), so audio renderers get a steady stream.
+    App messages take ``app_message_delay_s``, on their own path and not
+    buffered, so a message can overtake audio sent just before it. Everything a
+    participant records is timed by when it was handed over: media as it played
+    out of the jitter buffer, messages on arrival.
 
     The defaults are a fast, kind world for tests, not measurements: no network
     delay, instant joins and REST answers, a 50 ms subscription. For a harsher
@@ -136,6 +142,7 @@ class DailySimulation:
         app_message_delay_s: float = 0.0,
         seed: int | None = 0,
         default_behaviour: AvatarBehaviour | None = None,
+        receive_buffer_s: float | None = None,
     ) -> None:
         """Create the simulation (active once entered).
 
@@ -150,6 +157,15 @@ class DailySimulation:
             app_message_delay_s: One-way delay of app messages.
             seed: Seed of the jitter (None: different each run).
             default_behaviour: How avatars behave when ``attach_bey`` is given none.
+            receive_buffer_s: The receivers' jitter buffer, as WebRTC's (NetEQ for
+                audio, a video jitter buffer): audio and video play out at the
+                time they left the sender plus ``network_delay_s`` plus this, or
+                on arrival if later, so renderers and participants get them at a
+                steady pace and the jitter it covers shows as latency, not gaps.
+                None (the default) is ``jitter_s``, a buffer just covering the
+                jitter, as NetEQ's steady state: a guess, not a measurement.
+                0 hands media on as it arrives: gaps under jitter, the harsher
+                case. App messages are not buffered.
         """
         self.domain = domain
         self.subscribe_latency_s = subscribe_latency_s
@@ -160,6 +176,7 @@ class DailySimulation:
             jitter_s=jitter_s,
             app_message_delay_s=app_message_delay_s,
             seed=seed,
+            receive_buffer_s=receive_buffer_s,
         )
         self.default_behaviour = default_behaviour or AvatarBehaviour()
         self.rooms: dict[str, Room] = {}
@@ -206,7 +223,11 @@ class DailySimulation:
         Returns:
             The simulation (not started).
         """
-        world = {k: float(v) for k, v in settings.items() if k in WORLD_SETTINGS}
+        world = {
+            k: None if v is None and k == "receive_buffer_s" else float(v)
+            for k, v in settings.items()
+            if k in WORLD_SETTINGS
+        }
         if "default_behaviour" not in kwargs:
             kwargs["default_behaviour"] = AvatarBehaviour.from_settings(
                 {k: v for k, v in settings.items() if k not in WORLD_SETTINGS},
@@ -249,6 +270,15 @@ class DailySimulation:
     @jitter_s.setter
     def jitter_s(self, value: float) -> None:
         self.network.jitter_s = value
+
+    @property
+    def receive_buffer_s(self) -> float | None:
+        """The receivers' jitter buffer past ``network_delay_s`` (None: ``jitter_s``)."""
+        return self.network.receive_buffer_s
+
+    @receive_buffer_s.setter
+    def receive_buffer_s(self, value: float | None) -> None:
+        self.network.receive_buffer_s = value
 
     @property
     def app_message_delay_s(self) -> float:
