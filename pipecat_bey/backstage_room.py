@@ -15,7 +15,6 @@ and the room's deletion at the end, whatever happened.
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -112,11 +111,6 @@ class BackstageRoom:
         self.output_channels = 1  # the avatar listens in mono
         self.last_sent_at = 0.0
         """When speech was last sent to the avatar (``time.monotonic()``)."""
-        self.voice_delay_s = 0.0
-        """How long the avatar's voice is held before it goes on (see :meth:`_avatar_audio`)."""
-        self._voice: deque[tuple[float, SpeechOutputAudioRawFrame]] = deque()
-        self._voice_waiting = asyncio.Event()
-        self._voice_task: asyncio.Task | None = None
 
     def __repr__(self) -> str:
         return f"BackstageRoom(room_url={self.room_url!r})"
@@ -234,7 +228,6 @@ class BackstageRoom:
             )
         await self._client.register_audio_destination(self.track)
         self._writer = self._create_task(self._write_speech(), "bey_backstage_speech")
-        self._voice_task = self._create_task(self._play_voice(), "bey_backstage_voice")
         return self.room_url
 
     def _callbacks(self) -> DailyCallbacks:
@@ -282,42 +275,14 @@ class BackstageRoom:
         )
 
     async def _avatar_audio(self, participant_id: str, audio: Any, source: str) -> None:
-        frame = SpeechOutputAudioRawFrame(
-            audio=audio.audio_frames, sample_rate=audio.sample_rate, num_channels=audio.num_channels
-        )
-        if self.voice_delay_s <= 0 or self._voice_task is None:
-            if self._on_audio is not None:
-                await self._on_audio(frame)
-            return
-        # Held for voice_delay_s: a live video output shows each frame one frame period
-        # after it arrives (pipecat's pacing), so the voice waits as long.
-        self._voice.append((time.monotonic() + self.voice_delay_s, frame))
-        self._voice_waiting.set()
-
-    async def _play_voice(self) -> None:
-        """Hand on the avatar's voice as each piece's delay runs out, in order."""
-        while True:
-            if not self._voice:
-                self._voice_waiting.clear()
-                await self._voice_waiting.wait()
-                continue
-            due, frame = self._voice[0]
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue  # a barge-in may have emptied the line meanwhile
-            self._voice.popleft()
-            if self._on_audio is not None:
-                await self._on_audio(frame)
-
-    def drop_voice(self) -> None:
-        """Barge-in: the avatar's voice still held here goes."""
-        self._voice.clear()
-
-    @property
-    def holding_voice(self) -> bool:
-        """Whether some of the avatar's voice is held, not yet handed on."""
-        return bool(self._voice)
+        if self._on_audio is not None:
+            await self._on_audio(
+                SpeechOutputAudioRawFrame(
+                    audio=audio.audio_frames,
+                    sample_rate=audio.sample_rate,
+                    num_channels=audio.num_channels,
+                )
+            )
 
     async def _avatar_video(self, participant_id: str, video: Any, source: str) -> None:
         if self._on_video is None:
@@ -419,11 +384,9 @@ class BackstageRoom:
         if self._closed:
             return
         self._closed = True
-        for task in (self._writer, self._voice_task):
-            if task is not None:
-                task.cancel()
-        self._writer = self._voice_task = None
-        self._voice.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
         client, self._client = self._client, None
         if client is not None:
             try:

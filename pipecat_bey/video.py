@@ -64,6 +64,7 @@ from pipecat_bey.config import (
 )
 from pipecat_bey.errors import BeyConfigError, BeyError
 from pipecat_bey.models import PipecatSessionResponse
+from pipecat_bey.relay_playout import RelayPlayout
 from pipecat_bey.speech_router import Route, Routing, SpeechRouter, is_speech
 
 __all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService", "Placement"]
@@ -189,6 +190,7 @@ class BeyVideoService(AIService):
         self.placement: Placement = _placement(transport, placement)
         """Where the avatar is: "room" (the bot's Daily room) or "relay" (backstage)."""
         self._backstage: BackstageRoom | None = None
+        self._playout: RelayPlayout | None = None
         self._room: BotRoom | BackstageRoom
         if self.placement == "room":
             assert isinstance(transport, DailyTransport)
@@ -245,7 +247,12 @@ class BeyVideoService(AIService):
                     "the relay placement creates a private Daily room for the avatar: set "
                     "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
                 )
-            self._backstage.on_avatar_media(audio=self._relay_audio, video=self._relay_video)
+            self._playout = RelayPlayout(
+                push_voice=self._relay_audio,
+                push_face=self._relay_video,
+                create_task=self.create_task,
+            )
+            self._backstage.on_avatar_media(audio=self._playout.voice, video=self._playout.face)
         self._http = session
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
@@ -333,6 +340,7 @@ class BeyVideoService(AIService):
         sent still plays out before it leaves.
         """
         await super().cleanup()
+        self._stop_relaying()
         await self._lifecycle.end()
         await self._avatar.close()
 
@@ -350,13 +358,15 @@ class BeyVideoService(AIService):
             await self.push_frame(frame, direction)
             if self._backstage is not None:
                 self._check_relay_output()
+                assert self._playout is not None
+                self._playout.start()
             self._started.set()
         elif isinstance(frame, EndFrame) and self._backstage is not None:
             await self._drain_relay()
-            self._relaying = False
+            self._stop_relaying()
             await self.push_frame(frame, direction)
         elif isinstance(frame, CancelFrame):
-            self._relaying = False
+            self._stop_relaying()
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt(frame, direction)
@@ -422,7 +432,8 @@ class BeyVideoService(AIService):
                 # says of the old speech is not relayed.
                 if downstream:
                     self._backstage.clear_speech()
-                    self._backstage.drop_voice()
+                    assert self._playout is not None
+                    self._playout.drop_voice()
             elif downstream and interruption.destination:
                 # The output transport clears the queue of the destination the
                 # interruption names; the bot's speech is queued on the track.
@@ -465,6 +476,12 @@ class BeyVideoService(AIService):
         if self._started.is_set() and self._relaying:
             await self.push_frame(frame)
 
+    def _stop_relaying(self) -> None:
+        """From the end on, none of the avatar's media goes downstream."""
+        self._relaying = False
+        if self._playout is not None:
+            self._playout.stop()
+
     async def _drain_relay(self) -> None:
         """At the end, let the avatar say what it was sent before the output stops."""
         assert self._backstage is not None
@@ -473,7 +490,8 @@ class BeyVideoService(AIService):
         deadline = time.monotonic() + self._backstage.queued_speech_s + RELAY_DRAIN_MARGIN_S
         while time.monotonic() < deadline and self._avatar.participant_id:
             quiet_s = time.monotonic() - max(self._voice_at, self._backstage.last_sent_at)
-            sent = self._backstage.queued_speech_s == 0 and not self._backstage.holding_voice
+            assert self._playout is not None
+            sent = self._backstage.queued_speech_s == 0 and not self._playout.holding_voice
             if sent and quiet_s >= RELAY_DRAIN_QUIET_S:
                 return
             await asyncio.sleep(0.05)
@@ -482,19 +500,19 @@ class BeyVideoService(AIService):
         """Fit the relay to the output transport; say once, with the fix, if it cannot show it.
 
         A live video output shows each frame one frame period after it arrives (its
-        pacing), so the avatar's voice is held as long and both leave together.
+        pacing): the playout holds the voice and face so that both leave together.
         """
         output = _output_transport(self.next)
         params = getattr(output, "_params", None)
         if output is None or params is None:
             return
-        assert self._backstage is not None
+        assert self._playout is not None
         framerate = getattr(params, "video_out_framerate", 0) or 0
         live = getattr(params, "video_out_enabled", False) and getattr(
             params, "video_out_is_live", False
         )
         if live and framerate > 0:
-            self._backstage.voice_delay_s = 1.0 / framerate
+            self._playout.align_with_live_video(1.0 / framerate)
         if not getattr(params, "video_out_enabled", False):
             logger.warning(
                 f"{self}: the output transport has video_out_enabled=False, so the user only "

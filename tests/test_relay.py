@@ -6,6 +6,9 @@ private room the service creates, never the user's. The speech chunking is teste
 without a clock; the rest plays speech in real time.
 """
 
+import asyncio
+import time
+
 import pytest
 from avatar_bot import DATA, avatar_bot, named, until
 from pipecat.frames.frames import (
@@ -18,6 +21,7 @@ from pipecat.metrics.metrics import TTFBMetricsData
 
 from pipecat_bey import BeyParams
 from pipecat_bey.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
+from pipecat_bey.relay_playout import RelayPlayout
 from pipecat_bey.testing import AvatarBehaviour, Fault
 from pipecat_bey.testing.audio import best_alignment, speech_duration_s
 
@@ -158,3 +162,36 @@ async def test_an_avatar_that_leaves_hands_back_to_the_bots_own_voice():
         assert len(avatar.received_chunks) == sent  # nothing more went to the avatar
         await bot.run.end()
         assert rooms_besides(bot) == []
+
+
+async def test_the_playout_holds_each_stretch_of_voice_then_lets_it_flow():
+    pushed, came = [], asyncio.Event()
+
+    async def push(frame):
+        pushed.append((time.monotonic(), frame))
+        came.set()
+
+    playout = RelayPlayout(
+        push_voice=push, push_face=push, create_task=lambda c, n: asyncio.create_task(c)
+    )
+    playout.align_with_live_video(0.04)  # 25 fps: the voice leads by 60 ms, faces by 20
+    assert (playout.voice_lead_s, round(playout.face_hold_s, 3)) == (0.06, 0.02)
+    playout.start()
+    try:
+        first, second, dropped = (OutputAudioRawFrame(b"\x01\x00" * 480, 24000, 1) for _ in "abc")
+        sent_at = time.monotonic()
+        await playout.voice(first)
+        await playout.voice(second)
+        while len(pushed) < 2:
+            came.clear()
+            await asyncio.wait_for(came.wait(), 2)
+        # Held together, handed on in order, the first no sooner than its lead.
+        assert [f for _, f in pushed] == [first, second]
+        assert pushed[0][0] - sent_at >= 0.06
+        await playout.voice(dropped)
+        assert playout.holding_voice
+        playout.drop_voice()  # a barge-in
+        assert not playout.holding_voice
+    finally:
+        playout.stop()
+    assert dropped not in [f for _, f in pushed]
