@@ -5,7 +5,9 @@ Across a grid of the simulated world's settings (the avatar subscribing up to
 messages on a faster path than audio) the service must hold: the first words
 reach the avatar whole, after a barge-in the avatar speaks no more stale speech
 than the README's bound, and a user whose client plays every track hears one
-voice, the avatar's. A few points of the grid run by default; the whole grid
+voice, the avatar's. Relayed (the avatar backstage, its media sent on by the
+bot), the user also hears none of the interrupted speech and sees the face in
+step with the voice. A few points of the grid run by default; the whole grid
 with ``-m slow``.
 """
 
@@ -23,6 +25,7 @@ from pipecat_bey import BeyParams
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.demo import STALE_SPEECH_BOUND_S
 from pipecat_bey.testing import AvatarBehaviour, SimulatedUser
+from pipecat_bey.testing.av_sync import lip_sync, video_fps
 from pipecat_bey.testing.daily_sim.room import custom_audio
 from pipecat_bey.testing.harness import OfflineWorld
 
@@ -45,6 +48,7 @@ async def bot_in_harsh_world(
     params=None,
     app_message_delay_s=None,
     camera_lead_s=0.0,
+    placement="room",
 ):
     behaviour = AvatarBehaviour(
         join_delay_s=0.0, subscribe_delay_s=subscribe_delay_s, camera_lead_s=camera_lead_s
@@ -67,10 +71,22 @@ async def bot_in_harsh_world(
         await user.join()
         # As pipecat's runner mints it: the bot owns the room it created.
         token = world.daily.mint_token(world.room, user_name="Bot", is_owner=True)
+        video = {}
+        if placement == "relay":  # the avatar's face goes out on the bot's camera, live
+            width, height = behaviour.video_size
+            video = {
+                "video_out_enabled": True,
+                "video_out_is_live": True,
+                "video_out_width": width,
+                "video_out_height": height,
+            }
         transport = world.transport(
-            token=token, audio_in_enabled=False, audio_out_end_silence_secs=0
+            token=token, audio_in_enabled=False, audio_out_end_silence_secs=0, **video
         )
-        service = world.avatar_service(transport, params=params or BeyParams())
+        service = world.avatar_service(transport, params=params or BeyParams(), placement=placement)
+        if placement == "relay":
+            await world.daily.wait_for(lambda: bool(transport.participants().get("local")), 5)
+            user.watch_video(transport.participants()["local"]["id"])
         run = await world.start(
             Pipeline([transport.input(), service, transport.output()]),
             params=PipelineParams(audio_out_sample_rate=RATE),
@@ -129,6 +145,42 @@ async def test_first_words_whole_stale_speech_bounded_one_voice(
         assert user.heard_speech_s(avatar.id) > 1.0
         assert user.heard_speech_s(bot_id, track=custom_audio(BEY_AUDIO_TRACK)) == 0
         await run.end()
+
+
+RELAY_DEFAULT_POINTS = [(1.5, 0.15, 0.03), (0.6, 0.08, 0.02)]
+
+
+def relay_points():
+    for point in RELAY_DEFAULT_POINTS + [p for p in GRID if p not in RELAY_DEFAULT_POINTS]:
+        marks = [] if point in RELAY_DEFAULT_POINTS else [pytest.mark.slow]
+        yield pytest.param(*point, marks=marks, id="sub{}-net{}-jit{}".format(*point))
+
+
+@pytest.mark.parametrize("subscribe_delay_s, network_delay_s, jitter_s", list(relay_points()))
+async def test_relayed_first_words_whole_no_stale_voice_in_sync(
+    subscribe_delay_s, network_delay_s, jitter_s
+):
+    async with bot_in_harsh_world(
+        subscribe_delay_s, network_delay_s, jitter_s, placement="relay"
+    ) as (world, user, transport, run):
+        bot_id = transport.participants()["local"]["id"]
+        avatar, greeting = await speak_and_barge_in(world, run)
+        assert greeting in received(avatar), "the start of the greeting was lost"
+        assert avatar.spoke_s(after=avatar.interrupts[0]) <= STALE_SPEECH_BOUND_S
+        # The user hears the avatar through the bot, and none of what it still said of
+        # the interrupted speech.
+        heard = [r for r in user.received if r.publisher_id == bot_id and any(r.pcm)]
+        assert user.heard_speech_s(bot_id) > 1.0
+        assert not [r for r in heard if r.played_at > avatar.interrupts[0] + 0.3]
+        # Its face in step with its voice, within a video frame.
+        frames = [f for f in user.received_video if f.publisher_id == bot_id]
+        assert video_fps(frames).fps >= 20
+        sync = lip_sync(
+            frames, avatar.mic_pieces, [r for r in user.received if r.publisher_id == bot_id]
+        )
+        assert sync.frames_measured > 10 and sync.p95_abs_ms <= 40
+        await run.end()
+        assert [name for name in world.daily.rooms if name != world.room.name] == []
 
 
 async def test_without_repeats_stale_speech_reaches_the_avatar():
