@@ -460,9 +460,21 @@ class BeyVideoService(AIService):
             self._ttfb_pending = False
             await self.stop_ttfb_metrics()
 
+    def _relaying_avatar(self) -> bool:
+        """Whether the avatar's media goes downstream now.
+
+        From the start to the end, but not while the bot speaks in its own voice (an
+        avatar given up on may still come and show its face).
+        """
+        return (
+            self._started.is_set()
+            and self._relaying
+            and self._router.route in (Route.HOLDING, Route.AVATAR)
+        )
+
     async def _relay_audio(self, frame: OutputAudioRawFrame) -> None:
         """Relay: the avatar's voice, pushed to the output like a TTS's."""
-        if not self._started.is_set() or not self._relaying:
+        if not self._relaying_avatar():
             return
         if self._router.avatar_voice_is_stale:
             return  # what it still says of the interrupted speech
@@ -473,7 +485,7 @@ class BeyVideoService(AIService):
 
     async def _relay_video(self, frame: OutputImageRawFrame) -> None:
         """Relay: the avatar's face, pushed as it comes (a live output keeps its pace)."""
-        if self._started.is_set() and self._relaying:
+        if self._relaying_avatar():
             await self.push_frame(frame)
 
     def _stop_relaying(self) -> None:
@@ -501,6 +513,8 @@ class BeyVideoService(AIService):
 
         A live video output shows each frame one frame period after it arrives (its
         pacing): the playout holds the voice and face so that both leave together.
+        pipecat keeps an output's params private; they are read with ``getattr``, so
+        should they move, only this fitting and its warnings are lost.
         """
         output = _output_transport(self.next)
         params = getattr(output, "_params", None)
