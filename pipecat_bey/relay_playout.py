@@ -10,9 +10,12 @@ for them:
   shifts everything after it. So each stretch of the voice is held
   ``voice_lead_s`` before it goes on: the output then always has that much
   queued, and a late piece is absorbed.
-- A live video output shows each frame one frame period after it arrives
-  (its pacing). So the face is held ``voice_lead_s`` minus that period: both
-  leave the output together.
+- A live video output paces frames: it shows each one a frame period after it
+  arrives, until one comes late; from then on (pipecat 1.14) it shows them as
+  they arrive. So the face is held ``voice_lead_s`` minus half a period: within
+  half a frame of the voice either way (20 ms at 25 fps). Frames that fall due
+  together (after the loop stalled) go on as the newest alone, so a stall
+  leaves no backlog of old faces in the output.
 
 A barge-in drops the voice held here (the output's own queue is cleared by the
 ``InterruptionFrame``); the face keeps coming.
@@ -63,14 +66,14 @@ class RelayPlayout:
         self._face_came = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
-    def align_with_live_video(self, frame_period_s: float) -> None:
-        """Hold the face so that it leaves with the voice from a live video output.
+    def align_with_video(self, frame_period_s: float) -> None:
+        """Hold the face so that it leaves the output within half a frame of the voice.
 
         Args:
             frame_period_s: The output's frame period (1 / ``video_out_framerate``).
         """
         self.voice_lead_s = max(MIN_VOICE_LEAD_S, frame_period_s)
-        self.face_hold_s = self.voice_lead_s - frame_period_s
+        self.face_hold_s = self.voice_lead_s - frame_period_s / 2
 
     def start(self) -> None:
         """Start handing frames on (call once, after the pipeline started)."""
@@ -149,9 +152,12 @@ class RelayPlayout:
                 await self._face_came.wait()
                 continue
             due, frame = self._faces[0]
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
                 continue
-            self._faces.popleft()
+            # Only the newest of the faces due: older ones would be shown late.
+            while len(self._faces) > 1 and self._faces[1][0] <= now:
+                self._faces.popleft()
+            _, frame = self._faces.popleft()
             await self._push_face(frame)

@@ -511,8 +511,8 @@ class BeyVideoService(AIService):
     def _check_relay_output(self) -> None:
         """Fit the relay to the output transport; say once, with the fix, if it cannot show it.
 
-        A live video output shows each frame one frame period after it arrives (its
-        pacing): the playout holds the voice and face so that both leave together.
+        The playout holds the face so that it leaves the output within half a frame of
+        the voice (see ``relay_playout``).
         pipecat keeps an output's params private; they are read with ``getattr``, so
         should they move, only this fitting and its warnings are lost.
         """
@@ -522,11 +522,8 @@ class BeyVideoService(AIService):
             return
         assert self._playout is not None
         framerate = getattr(params, "video_out_framerate", 0) or 0
-        live = getattr(params, "video_out_enabled", False) and getattr(
-            params, "video_out_is_live", False
-        )
-        if live and framerate > 0:
-            self._playout.align_with_live_video(1.0 / framerate)
+        if getattr(params, "video_out_enabled", False) and framerate > 0:
+            self._playout.align_with_video(1.0 / framerate)
         if not getattr(params, "video_out_enabled", False):
             logger.warning(
                 f"{self}: the output transport has video_out_enabled=False, so the user only "

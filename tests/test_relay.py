@@ -174,8 +174,8 @@ async def test_the_playout_holds_each_stretch_of_voice_then_lets_it_flow():
     playout = RelayPlayout(
         push_voice=push, push_face=push, create_task=lambda c, n: asyncio.create_task(c)
     )
-    playout.align_with_live_video(0.04)  # 25 fps: the voice leads by 60 ms, faces by 20
-    assert (playout.voice_lead_s, round(playout.face_hold_s, 3)) == (0.06, 0.02)
+    playout.align_with_video(0.04)  # 25 fps: the voice is held 60 ms, faces 40
+    assert (playout.voice_lead_s, round(playout.face_hold_s, 3)) == (0.06, 0.04)
     playout.start()
     try:
         first, second, dropped = (OutputAudioRawFrame(b"\x01\x00" * 480, 24000, 1) for _ in "abc")
