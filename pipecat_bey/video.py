@@ -478,8 +478,11 @@ class BeyVideoService(AIService):
             return
         if self._router.avatar_voice_is_stale:
             return  # what it still says of the interrupted speech
-        if not is_silence(frame.audio):
-            self._voice_at = time.monotonic()
+        # Whether it speaks matters for TTFB and, to a tenth of a second, for the end:
+        # no need to look at every piece.
+        now = time.monotonic()
+        if (self._ttfb_pending or now - self._voice_at > 0.1) and not is_silence(frame.audio):
+            self._voice_at = now
             await self._stop_ttfb()  # TTFB: TTS start to the avatar's first voice out
         await self.push_frame(frame)
 
