@@ -1,14 +1,16 @@
 """Benchmarks of the avatar path; prints one table. Not part of the test run.
 
-    python benchmarks/run.py                     # full figures (about 20 minutes)
-    python benchmarks/run.py --quick             # each benchmark in under a minute
+    python benchmarks/run.py                     # full figures (about 30 minutes)
+    python benchmarks/run.py --quick             # a smoke check, under 3 minutes in all
     python benchmarks/run.py --only scale --sessions 100 200
+    python benchmarks/run.py --only relay_scale --bots 8 16 --size 1280x720
 
 Every ratio is measured within one run, both sides on the same machine and load.
 """
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib.metadata
 import itertools
@@ -16,7 +18,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 import numpy as np
@@ -40,15 +44,21 @@ from pipecat_bey import (
     start_avatar_session,
 )
 from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
+from pipecat_bey.demo import relay_report
 from pipecat_bey.testing import AvatarBehaviour, BotRun, DailySimulation, OfflineWorld
-from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar
-from pipecat_bey.testing.daily_sim.room import custom_audio
+from pipecat_bey.testing.av_sync import lip_sync, video_fps
+from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar, SimulatedUser
+from pipecat_bey.testing.daily_sim.media import VideoStamp, synthetic_frame
+from pipecat_bey.testing.daily_sim.participants import SimulatedParticipant
+from pipecat_bey.testing.daily_sim.room import MICROPHONE, custom_audio
 from pipecat_bey.video import DEFAULT_AVATAR_ID
 
 BEY_TRACK_KEY = custom_audio(BEY_AUDIO_TRACK)  # the avatar's subscription to the bot's track
 ROWS: list[tuple[str, str, str]] = []
 FRAMES_PER_S = 50  # TTS frames of 20 ms
 TUNED_GC_THRESHOLDS = (50_000, 20, 100)  # CPython's defaults are (700, 10, 10)
+T = TypeVar("T")
+PAUSE_S = 0.4  # between the sentences of ``babble``
 
 
 def row(name: str, value: str, note: str = "") -> None:
@@ -81,15 +91,23 @@ class Bot:
 
 
 async def start_bot(
-    world: OfflineWorld, *, with_service: bool, out_rate: int = 24000, params=None, sink=None
+    world: OfflineWorld,
+    *,
+    with_service: bool,
+    out_rate: int = 24000,
+    params=None,
+    sink=None,
+    placement: str = "room",
+    room: Room | None = None,
+    **transport_params,
 ) -> Bot:
-    """A bot in a room of its own: the service (or the pass-through), then the output."""
-    room = world.new_room()
+    """A bot in a room (default: one of its own): the service (or the pass-through), the output."""
+    room = room or world.new_room()
     destinations = {} if with_service else {"audio_out_destinations": [BEY_AUDIO_TRACK]}
-    transport = world.transport(room, audio_in_enabled=False, **destinations)
+    transport = world.transport(room, audio_in_enabled=False, **destinations, **transport_params)
     if with_service:
         service: FrameProcessor = world.avatar_service(
-            transport, params=params or BeyParams(avatar_ready_delay_s=0.1)
+            transport, params=params or BeyParams(avatar_ready_delay_s=0.1), placement=placement
         )
     else:
         service = PassThrough()
@@ -124,8 +142,43 @@ def speech(seconds: float, rate: int) -> bytes:
     )
 
 
-async def say(bot: Bot, seconds: float, rate: int) -> None:
-    await bot.worker.queue_frames(tts_frames(seconds, rate))
+def babble(seconds: float, rate: int, seed: int = 0) -> bytes:
+    """Speech-like sound that never repeats itself: sentences of a wandering voice.
+
+    Lip sync is measured by finding each stretch of the avatar's voice in what the user
+    heard; in ``speech``, a tone under a 4 Hz beat, a stretch also matches whole beats away.
+    Here the pitch moves every 50 ms (110 to 220 Hz, three harmonics) and the loudness every
+    syllable (0.1 to 0.3 s; 20 to 100 %), in sentences of 1.5 to 3 s, each followed by a
+    pause of 0.4 s (exact silence), as a TTS says a paragraph.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    at = np.arange(n)
+    knots = np.arange(0, n + rate // 20, rate // 20)
+    pitch = np.interp(at, knots, rng.uniform(110, 220, len(knots)))
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voice = np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase)
+    syllables = np.cumsum(rng.uniform(0.1, 0.3, int(seconds / 0.1) + 2)) * rate
+    loudness = np.interp(at, np.r_[0, syllables], rng.uniform(0.2, 1, len(syllables) + 1))
+    pcm = voice * loudness * 7000
+    end = 0.0
+    while end < seconds:
+        end += rng.uniform(1.5, 3.0)
+        pcm[int(end * rate) : int((end + PAUSE_S) * rate)] = 0
+        end += PAUSE_S
+    return pcm.astype(np.int16).tobytes()
+
+
+def sound_s(pcm: bytes, rate: int) -> float:
+    """Seconds of ``pcm`` not in exact silence, counted in 20 ms pieces (as ``HeardFrom``)."""
+    samples = np.frombuffer(pcm, np.int16)
+    step = rate // FRAMES_PER_S
+    pieces = [samples[i : i + step] for i in range(0, len(samples), step)]
+    return sum(len(p) for p in pieces if p.any()) / rate
+
+
+async def say(bot: Bot, seconds: float, rate: int, pcm: bytes | None = None) -> None:
+    await bot.worker.queue_frames(tts_frames(seconds, rate, pcm))
 
 
 class Heard:
@@ -161,9 +214,11 @@ async def until(predicate, timeout: float, poll_s: float = 0.1) -> bool:
     return True
 
 
-async def add_avatar(daily: DailySimulation, room) -> SimulatedAvatar:
+async def add_avatar(
+    daily: DailySimulation, room, behaviour: AvatarBehaviour | None = None
+) -> SimulatedAvatar:
     """An avatar in a room no session was started for: the pass-through's listener."""
-    avatar = SimulatedAvatar(daily, room, daily.mint_token(room), AvatarBehaviour())
+    avatar = SimulatedAvatar(daily, room, daily.mint_token(room), behaviour or AvatarBehaviour())
     daily.avatars.append(avatar)
     daily.spawn(avatar.run(), "bench-avatar")
     await daily.wait_for(lambda: avatar.in_room, 10)
@@ -201,9 +256,12 @@ async def feed(bot: Bot, sink: DropAudio, frames: list[Frame]) -> None:
         await asyncio.wait_for(sink.done.wait(), 30)
 
 
-def tts_frames(seconds: float, rate: int) -> list[Frame]:
-    """TTS output as a TTS service pushes it: started, 20 ms audio frames, stopped."""
-    pcm = speech(seconds, rate)
+def tts_frames(seconds: float, rate: int, pcm: bytes | None = None) -> list[Frame]:
+    """TTS output as a TTS service pushes it: started, 20 ms audio frames, stopped.
+
+    Of ``pcm`` if given, else of ``speech(seconds, rate)``.
+    """
+    pcm = speech(seconds, rate) if pcm is None else pcm
     step = rate // FRAMES_PER_S * 2
     frames: list[Frame] = [TTSStartedFrame()]
     frames += [TTSAudioRawFrame(pcm[i : i + step], rate, 1) for i in range(0, len(pcm), step)]
@@ -494,10 +552,358 @@ async def scale(
         )
 
 
-BENCHMARKS = ("audio", "startup", "first-audio", "scale")
+# 5. The relay placement.
+RELAY_SIZES = ((512, 512), (1280, 720))
+VIDEO_FPS = 25
 
 
-async def main(quick: bool, only: list[str], sessions: list[int] | None) -> None:
+def relay_behaviour(size: tuple[int, int]) -> AvatarBehaviour:
+    """An avatar with a camera of ``size`` at 25 fps, there at once."""
+    return AvatarBehaviour(join_delay_s=0.2, video_size=size, video_fps=VIDEO_FPS)
+
+
+def live_video(size: tuple[int, int]) -> dict:
+    """The bot's output for a relayed avatar: live video at its size and rate (as the demo)."""
+    width, height = size
+    return {
+        "video_out_enabled": True,
+        "video_out_is_live": True,
+        "video_out_width": width,
+        "video_out_height": height,
+        "video_out_framerate": VIDEO_FPS,
+    }
+
+
+def size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+class HeardFrom:
+    """Seconds of sound a participant has received on one publisher's microphone, counted
+    incrementally (``heard_speech_s`` reassembles the whole track at every call)."""
+
+    def __init__(self, listener: SimulatedParticipant, publisher_id: str) -> None:
+        self.listener, self.publisher_id = listener, publisher_id
+        self._seen = 0
+        self._samples = 0
+        self._rate = 0
+
+    def seconds(self) -> float:
+        received = self.listener.received
+        for piece in received[self._seen :]:
+            if piece.publisher_id == self.publisher_id and piece.track == MICROPHONE:
+                if any(piece.pcm):
+                    self._samples += len(piece.pcm) // 2
+                    self._rate = piece.sample_rate
+        self._seen = len(received)
+        return self._samples / self._rate if self._rate else 0.0
+
+
+async def speak_until_heard(bots: list[Bot], heard: list[HeardFrom], pcm: bytes) -> bool:
+    """Have every bot say ``pcm`` (24 kHz); return once all of it was heard (or not)."""
+    seconds = len(pcm) / 2 / 24000
+    for bot in bots:
+        await say(bot, seconds, 24000, pcm)
+    target = sound_s(pcm, 24000) * 0.97
+    return await until(
+        lambda: all(h.seconds() >= target for h in heard),
+        seconds * 3 + 10 * len(bots),
+        poll_s=0.2,
+    )
+
+
+def bot_id(bot: Bot) -> str:
+    return str(bot.transport.participants()["local"]["id"])
+
+
+@dataclass
+class Usage:
+    """CPU over a window of wall time: the process's (every thread) and the loop thread's."""
+
+    cpu: float = 0.0
+    loop: float = 0.0
+    wall: float = 0.0
+
+    @classmethod
+    async def of(cls, work: Awaitable[T]) -> tuple["Usage", T]:
+        """Await ``work``, and say what it cost; returns the usage and its result."""
+        cpu0, loop0, wall0 = time.process_time(), time.thread_time(), time.monotonic()
+        result = await work
+        cpu, loop = time.process_time() - cpu0, time.thread_time() - loop0
+        return cls(cpu, loop, time.monotonic() - wall0), result
+
+    @property
+    def load(self) -> float:
+        """Share of a core the process used (process time over wall time)."""
+        return self.cpu / self.wall
+
+    @property
+    def loop_load(self) -> float:
+        """Share of a core the event loop's thread used."""
+        return self.loop / self.wall
+
+
+@dataclass
+class PlacementRun:
+    usage: Usage
+    report: dict  # the demo's relay figures (relayed runs only)
+
+
+async def wait_listening(world: OfflineWorld, n: int) -> None:
+    """Until ``n`` avatars listen, their cameras on, and the service has seen them ready."""
+    daily = world.daily
+    if not await until(
+        lambda: (
+            len(daily.avatars) == n
+            and all(a.listening and (a.camera or not a.behaviour.camera) for a in daily.avatars)
+        ),
+        30 + n,
+    ):
+        raise RuntimeError("the avatars did not all come")
+    await asyncio.sleep(0.6)  # the service's avatar_ready_delay_s (0.1 s here), and more
+
+
+# What the relay benchmark runs, in alternation: the avatar in the user's room, relayed, and
+# relayed with parts of the path left out, to tell their costs apart.
+VARIANTS = {
+    "room": "avatar in the user's room",
+    "relay": "relayed",
+    "unwatched": "relayed, nobody watching the bot's camera",
+    "video off": "relayed, the bot's video out off (frames relayed, dropped by the output)",
+    "voice only": "relayed, the avatar's camera off (its voice alone)",
+}
+
+
+async def placement_run(variant: str, size: tuple[int, int], seconds: float) -> PlacementRun:
+    """One bot speaking ``seconds`` to the world's user, its avatar in the user's room or
+    relayed (``VARIANTS``); the CPU from queuing the speech to the user having heard it.
+
+    The same world every time: the user in the room (its microphone streaming, as a
+    browser's does), the avatar's camera at ``size``, 25 fps. In the room the user watches
+    the avatar's camera; relayed, the bot's.
+    """
+    gc.collect()
+    camera = variant != "voice only"
+    behaviour = dataclasses.replace(relay_behaviour(size), camera=camera)
+    # Without a camera, the service waits avatar_video_timeout_s for it, then speaks anyway.
+    params = BeyParams(avatar_ready_delay_s=0.1, avatar_video_timeout_s=10.0 if camera else 0.1)
+    async with OfflineWorld(behaviour=behaviour) as world:
+        user = world.user
+        assert user is not None
+        relay = variant != "room"
+        video = live_video(size) if relay else {}
+        if variant == "video off":
+            video["video_out_enabled"] = False
+        bot = await start_bot(
+            world,
+            with_service=True,
+            params=params,
+            placement="relay" if relay else "room",
+            room=world.room,
+            **video,
+        )
+        await wait_listening(world, 1)
+        avatar = world.daily.avatars[0]
+        me = bot_id(bot)
+        face = me if relay else avatar.id  # whose camera and microphone the user gets
+        if variant != "unwatched":
+            user.watch_video(face)
+        heard = HeardFrom(user, face)
+
+        pcm = babble(seconds, 24000)
+        usage, heard_all = await Usage.of(speak_until_heard([bot], [heard], pcm))
+        if not heard_all:
+            raise RuntimeError(f"{variant}: the user did not hear the avatar say it all")
+        report = relay_report(world, user, me, world.avatar) if relay else {}
+        await end_bot(bot)
+    return PlacementRun(usage, report)
+
+
+async def bare_world(size: tuple[int, int], seconds: float) -> Usage:
+    """The simulation alone: the user in its room, an avatar publishing its camera, no bot."""
+    gc.collect()
+    async with OfflineWorld(behaviour=relay_behaviour(size)) as world:
+        avatar = await add_avatar(world.daily, world.new_room(), relay_behaviour(size))
+        await until(lambda: avatar.camera is not None, 10)
+        await asyncio.sleep(0.5)
+        usage, _ = await Usage.of(asyncio.sleep(seconds))
+        return usage
+
+
+def pixel_cost_ms(size: tuple[int, int], frames: int = 50) -> float:
+    """CPU of the simulation building one received frame's pixels (its stand-in for
+    daily-python's decoded frame), in ms: what a relay pays per frame it reads.
+
+    A frame every 4 ms, the last two kept alive, as the pipeline holds them: back to back
+    in a tight loop, the copy would find its memory and caches warm, and cost half as much.
+    """
+    width, height = size
+    kept: list[bytes] = []
+    spent = 0.0
+    for number in range(frames):
+        cpu0 = time.thread_time()
+        kept = [*kept[-1:], synthetic_frame(width, height, "RGB", VideoStamp(number, 0))]
+        spent += time.thread_time() - cpu0
+        time.sleep(0.004)
+    return spent / frames * 1000
+
+
+def pct(values: list[float]) -> str:
+    """Median share of a core, in %, and the runs' range."""
+    if len(values) == 1:
+        return f"{values[0] * 100:.1f}%"
+    return (
+        f"{statistics.median(values) * 100:.1f}% (runs {min(values) * 100:.1f} to "
+        f"{max(values) * 100:.1f})"
+    )
+
+
+def median_of(reports: list[dict], key: str) -> float | None:
+    values = [r[key] for r in reports if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+async def relay(
+    seconds: float, reps: int, variants: tuple[str, ...] = tuple(VARIANTS), sizes=RELAY_SIZES
+) -> None:
+    """One relayed bot beside one whose avatar is in the room, in alternation, per size."""
+    for size in sizes:
+        runs: dict[str, list[PlacementRun]] = {v: [] for v in variants}
+        for rep in range(reps):
+            # Alternate the order so a drift in the machine's load favours none.
+            for variant in variants if rep % 2 == 0 else variants[::-1]:
+                runs[variant].append(await placement_run(variant, size, seconds))
+        bare = await bare_world(size, seconds)
+        pixels_ms = pixel_cost_ms(size)
+        name = size_name(size)
+        loads = {v: [r.usage.load for r in rs] for v, rs in runs.items()}
+        loops = {v: [r.usage.loop_load for r in rs] for v, rs in runs.items()}
+        # Pair by pair: the two of a pair ran back to back.
+        added = [a - b for a, b in zip(loads["relay"], loads["room"], strict=True)]
+        row(
+            f"relay, {name}: CPU, relayed / in the room",
+            f"relayed {pct(loads['relay'])} of a core; in the room {pct(loads['room'])}; "
+            f"the relay adds {pct(added)} of a core",
+            f"(event loop's thread: relayed {pct(loops['relay'])}, in the room "
+            f"{pct(loops['room'])}; {reps} run{'s' if reps > 1 else ''} each of "
+            f"{seconds:g} s of speech, from queuing it to the user having heard it)",
+        )
+        parts = [f"{VARIANTS[v]} {pct(loads[v])}" for v in variants if v not in ("room", "relay")]
+        row(
+            f"relay, {name}: CPU, parts",
+            "; ".join(
+                [
+                    *parts,
+                    f"the simulation alone {bare.load * 100:.1f}%",
+                    f"the pixels of a received frame {pixels_ms:.2f} ms "
+                    f"({pixels_ms * VIDEO_FPS / 10:.1f}% of a core at 25 fps)",
+                ]
+            ),
+            "(the simulation alone: the user in its room, an avatar publishing its camera, no "
+            "bot; pixels: the simulation's stand-in for daily-python decoding a frame)",
+        )
+        reports = [r.report for r in runs["relay"]]
+        disorder = sum(r.get("video_out_of_order") or 0 for r in reports)
+        skews = ", ".join(f"{r['av_skew_ms_p95']:g}" for r in reports if r.get("av_skew_ms_p95"))
+        row(
+            f"relay, {name}: what the user got",
+            f"added latency {median_of(reports, 'relay_added_latency_ms')} ms; A/V skew p95 "
+            f"{median_of(reports, 'av_skew_ms_p95')} ms (runs: {skews}); "
+            f"{median_of(reports, 'video_fps')} fps",
+            f"(medians of the relayed runs, as the demo computes them; signed skew, median of "
+            f"the runs' medians {median_of(reports, 'av_skew_ms_median')} ms; frames out of "
+            f"order {disorder}; latency: the bot's speech to the user, the avatar's rendering "
+            "aside)",
+        )
+
+
+# 6. Relayed bots per core.
+async def relay_scale(counts: list[int], seconds: float, size: tuple[int, int]) -> None:
+    """N relayed bots in one process, each with its user in a room of its own."""
+    for n in counts:
+        name = f"relay scale, {n} bot{'s' if n != 1 else ''}, {size_name(size)}"
+        gc.collect()
+        async with OfflineWorld(behaviour=relay_behaviour(size), user=False) as world:
+            daily = world.daily
+            users, bots = [], []
+            for _ in range(n):
+                room = world.new_room()
+                user = SimulatedUser(daily, room, "User")
+                await user.join()
+                users.append(user)
+                bots.append(
+                    await start_bot(
+                        world, with_service=True, placement="relay", room=room, **live_video(size)
+                    )
+                )
+            await wait_listening(world, n)
+            ids = [bot_id(bot) for bot in bots]
+            for user, me in zip(users, ids, strict=True):
+                user.watch_video(me)
+            heard = [HeardFrom(u, me) for u, me in zip(users, ids, strict=True)]
+            lags: list[float] = []
+            stop = asyncio.Event()
+            tick = asyncio.create_task(measure_lag(stop, lags))
+
+            t0 = time.monotonic()
+            pcm = babble(seconds, 24000)
+            usage, heard_all = await Usage.of(speak_until_heard(bots, heard, pcm))
+            stop.set()
+            await tick
+            avatars = {a.id: a for a in daily.avatars}
+            rates, skipped, skews, signed = [], 0, [], []
+            for user, me, bot in zip(users, ids, bots, strict=True):
+                frames = [f for f in user.received_video if f.publisher_id == me and f.at >= t0]
+                rate = video_fps(frames)
+                rates.append(rate.fps)
+                skipped += rate.skipped + rate.out_of_order
+                voice = [r for r in user.received if r.publisher_id == me and r.track == MICROPHONE]
+                avatar = avatars[bot.service.avatar_participant_id]
+                sync = lip_sync(frames, avatar.mic_pieces, voice)
+                if sync.p95_abs_ms is not None and sync.median_ms is not None:
+                    skews.append(sync.p95_abs_ms)
+                    signed.append(sync.median_ms)
+            await end_bots(bots)
+        p99 = float(np.percentile(lags, 99)) if lags else 0.0
+        load, loop = usage.load, usage.loop_load
+        worst_skew = max(skews) if skews else float("inf")
+        # Late: frames lost, or shown more than two frame periods off the voice.
+        late = min(rates) < VIDEO_FPS * 0.95 or worst_skew > 2000 / VIDEO_FPS
+        half = 500 / VIDEO_FPS
+        row(
+            name,
+            f"CPU {load * 100:.0f}% of a core, {load / n * 100:.1f}% per bot (event loop's "
+            f"thread {loop * 100:.0f}%{', saturated' if loop > 0.9 else ''}); the users saw "
+            f"{min(rates):.1f} fps (the slowest) to {max(rates):.1f}; A/V skew p95 "
+            f"{worst_skew:.0f} ms (the worst bot)" + (" LATE" if late else ""),
+            f"(median skew per bot {min(signed, default=0):+.0f} to {max(signed, default=0):+.0f}"
+            f" ms, the video behind the voice by over half a frame for "
+            f"{sum(m > half for m in signed)} of {n}, ahead for {sum(m < -half for m in signed)};"
+            f" frames skipped or out of order {skipped}; loop lag p99 {p99:.1f} ms, longest "
+            f"{max(lags, default=0):.0f} ms"
+            + ("" if heard_all else "; NOT ALL SPEECH ARRIVED")
+            + ")",
+        )
+        if loop > 0.9 or min(rates) < VIDEO_FPS * 0.8:
+            break  # a core is full, or a fifth of the frames lost: more bots would say no more
+
+
+BENCHMARKS = ("audio", "startup", "first-audio", "scale", "relay", "relay_scale")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, height = text.lower().split("x")
+    return int(width), int(height)
+
+
+async def main(
+    quick: bool,
+    only: list[str],
+    sessions: list[int] | None,
+    bots: list[int] | None = None,
+    size: tuple[int, int] = (512, 512),
+    seconds: float | None = None,
+) -> None:
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     print("running benchmarks" + (" (quick)" if quick else ""), file=sys.stderr)
@@ -513,6 +919,15 @@ async def main(quick: bool, only: list[str], sessions: list[int] | None) -> None
         await scale(
             [n for n in counts if n >= 100] or counts[-1:], 3.0 if quick else 10.0, tune_gc=True
         )
+    speech_s = seconds or (3.0 if quick else 10.0)
+    if "relay" in only:
+        if quick:
+            await relay(speech_s, 1, ("room", "relay"))
+        else:
+            await relay(speech_s, 3)
+    if "relay_scale" in only:
+        counts = bots or ([1, 2] if quick else [1, 2, 4, 8, 12, 16, 24])
+        await relay_scale(sorted(counts), speech_s, size)
     width = max(len(r[0]) for r in ROWS)
     print(f"\n| {'benchmark'.ljust(width)} | result | notes |")
     print(f"|{'-' * (width + 2)}|---|---|")
@@ -533,5 +948,26 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sessions", type=int, nargs="+", help="session counts for the scale benchmark"
     )
+    parser.add_argument(
+        "--bots", type=int, nargs="+", help="bot counts for the relay_scale benchmark"
+    )
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=(512, 512),
+        help="the avatar's video size for relay_scale, WxH (default 512x512)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="seconds of speech for relay and relay_scale (default 10)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.only or list(BENCHMARKS), args.sessions))
+    asyncio.run(
+        main(
+            args.quick,
+            args.only or list(BENCHMARKS),
+            args.sessions,
+            args.bots,
+            args.size,
+            args.seconds,
+        )
+    )
