@@ -534,10 +534,11 @@ class BeyVideoService(AIService):
                 "video_out_width/height to the avatar's size in the transport's params"
             )
         elif not getattr(params, "video_out_is_live", False):
-            logger.warning(
+            # A choice, not a mistake: it keeps no backlog after a stalled loop.
+            logger.info(
                 f"{self}: the output transport has video_out_is_live=False, so it shows the "
-                "avatar's latest frame on its own clock (repeated and skipped frames, lip sync "
-                "off by up to a frame); set video_out_is_live=True"
+                "avatar's latest frame on its own clock (a frame repeated or skipped now and "
+                "then); video_out_is_live=True sends every frame"
             )
 
     async def _interrupt_again(self) -> bool:
