@@ -45,7 +45,13 @@ from pipecat_bey import (
 )
 from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
 from pipecat_bey.demo import relay_report
-from pipecat_bey.testing import AvatarBehaviour, BotRun, DailySimulation, OfflineWorld
+from pipecat_bey.testing import (
+    AvatarBehaviour,
+    BotRun,
+    DailySimulation,
+    OfflineWorld,
+    relayed_video,
+)
 from pipecat_bey.testing.av_sync import lip_sync, video_fps
 from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar, SimulatedUser
 from pipecat_bey.testing.daily_sim.media import VideoStamp, synthetic_frame
@@ -564,14 +570,7 @@ def relay_behaviour(size: tuple[int, int]) -> AvatarBehaviour:
 
 def live_video(size: tuple[int, int]) -> dict:
     """The bot's output for a relayed avatar: live video at its size and rate (as the demo)."""
-    width, height = size
-    return {
-        "video_out_enabled": True,
-        "video_out_is_live": True,
-        "video_out_width": width,
-        "video_out_height": height,
-        "video_out_framerate": VIDEO_FPS,
-    }
+    return relayed_video(relay_behaviour(size))
 
 
 def size_name(size: tuple[int, int]) -> str:

@@ -28,7 +28,7 @@ from pipecat.runner.utils import create_transport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.workers.runner import WorkerRunner
 
-from pipecat_bey.testing import AvatarBehaviour, OfflineWorld, WavTTSService
+from pipecat_bey.testing import AvatarBehaviour, OfflineWorld, WavTTSService, relayed_video
 
 GREETING = "Hello, and welcome!"
 CLIP = Path(str(files("pipecat_bey") / "assets" / "demo_speech.wav"))
@@ -42,15 +42,8 @@ def transport_params() -> TransportParams:
     Returns:
         The SmallWebRTC transport's params.
     """
-    width, height = BEHAVIOUR.video_size
     return TransportParams(
-        audio_in_enabled=True,
-        audio_out_enabled=True,
-        video_out_enabled=True,
-        video_out_is_live=True,  # frames are shown in step with the avatar's voice
-        video_out_width=width,
-        video_out_height=height,
-        video_out_framerate=round(BEHAVIOUR.video_fps),
+        audio_in_enabled=True, audio_out_enabled=True, **relayed_video(BEHAVIOUR)
     )
 
 

@@ -52,7 +52,7 @@ from pipecat_bey.testing.daily_sim import (
     SimulatedUser,
     custom_audio,
 )
-from pipecat_bey.testing.harness import OfflineWorld, standard_pipeline
+from pipecat_bey.testing.harness import OfflineWorld, relayed_video, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
 DEMO_TEXT = "Hello, and welcome!"
@@ -252,17 +252,8 @@ async def run_demo(
     ) as world:
         world.bey.script(*options.faults)
         timeline.say(f"room {world.room.url} ready, the user is in it")
-        video: dict[str, Any] = {}
-        if options.relay:
-            # The avatar's face goes out on the bot's camera: live, at its size and rate.
-            width, height = behaviour.video_size
-            video = {
-                "video_out_enabled": True,
-                "video_out_is_live": True,
-                "video_out_width": width,
-                "video_out_height": height,
-                "video_out_framerate": round(behaviour.video_fps),
-            }
+        # The avatar's face goes out on the bot's camera: live, at its size and rate.
+        video = relayed_video(behaviour) if options.relay else {}
         transport = world.transport(**video)
         avatar = world.avatar_service(
             transport, params=params, placement="relay" if options.relay else "room"

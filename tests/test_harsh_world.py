@@ -27,7 +27,7 @@ from pipecat_bey.demo import STALE_SPEECH_BOUND_S
 from pipecat_bey.testing import AvatarBehaviour, SimulatedUser
 from pipecat_bey.testing.av_sync import lip_sync, video_fps
 from pipecat_bey.testing.daily_sim.room import custom_audio
-from pipecat_bey.testing.harness import OfflineWorld
+from pipecat_bey.testing.harness import OfflineWorld, relayed_video
 
 RATE = 24000
 
@@ -71,15 +71,8 @@ async def bot_in_harsh_world(
         await user.join()
         # As pipecat's runner mints it: the bot owns the room it created.
         token = world.daily.mint_token(world.room, user_name="Bot", is_owner=True)
-        video = {}
-        if placement == "relay":  # the avatar's face goes out on the bot's camera, live
-            width, height = behaviour.video_size
-            video = {
-                "video_out_enabled": True,
-                "video_out_is_live": True,
-                "video_out_width": width,
-                "video_out_height": height,
-            }
+        # Relayed, the avatar's face goes out on the bot's camera.
+        video = relayed_video(behaviour) if placement == "relay" else {}
         transport = world.transport(
             token=token, audio_in_enabled=False, audio_out_end_silence_secs=0, **video
         )

@@ -22,18 +22,10 @@ from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat_bey import BeyParams
 from pipecat_bey.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
 from pipecat_bey.relay_playout import RelayPlayout
-from pipecat_bey.testing import AvatarBehaviour, Fault
+from pipecat_bey.testing import AvatarBehaviour, Fault, relayed_video
 from pipecat_bey.testing.audio import best_alignment, speech_duration_s
 
-RELAY = {
-    "placement": "relay",
-    "transport_params": {
-        "video_out_enabled": True,
-        "video_out_width": 320,
-        "video_out_height": 240,
-        "video_out_framerate": 25,
-    },
-}
+RELAY = {"placement": "relay", "transport_params": relayed_video(AvatarBehaviour())}
 
 
 def spoken_audio(avatar):

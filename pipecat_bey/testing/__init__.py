@@ -6,7 +6,8 @@
   ``SimulatedAvatar`` sent in by ``attach_bey``).
 - ``WavTTSService``: a TTS stand-in that speaks recorded WAV clips.
 - ``OfflineWorld``, ``BotRun``, ``standard_pipeline``: all of the above put
-  together, to run a bot pipeline against them in a few lines.
+  together, to run a bot pipeline against them in a few lines;
+  ``relayed_video`` sets an output up to show a relayed avatar.
 
 They need no account and no network, so a bot can be tested end to end offline.
 """
@@ -23,7 +24,7 @@ from pipecat_bey.testing.daily_sim import (
     SimulatedParticipant,
     SimulatedUser,
 )
-from pipecat_bey.testing.harness import BotRun, OfflineWorld, standard_pipeline
+from pipecat_bey.testing.harness import BotRun, OfflineWorld, relayed_video, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "SimulatedParticipant",
     "SimulatedUser",
     "WavTTSService",
+    "relayed_video",
     "standard_pipeline",
 ]

@@ -385,6 +385,27 @@ class OfflineWorld:
         return min(joined, key=lambda a: a.joined_at_first or 0.0) if joined else None
 
 
+def relayed_video(behaviour: AvatarBehaviour) -> dict[str, Any]:
+    """What an output transport needs to show a relayed avatar: live video, its size and rate.
+
+    Pass it into ``DailyParams``/``TransportParams`` (``world.transport(**relayed_video(b))``).
+
+    Args:
+        behaviour: The avatar's behaviour (its camera's size and frame rate).
+
+    Returns:
+        The params' video fields.
+    """
+    width, height = behaviour.video_size
+    return {
+        "video_out_enabled": True,
+        "video_out_is_live": True,
+        "video_out_width": width,
+        "video_out_height": height,
+        "video_out_framerate": round(behaviour.video_fps),
+    }
+
+
 def standard_pipeline(
     transport: DailyTransport,
     tts: FrameProcessor,
