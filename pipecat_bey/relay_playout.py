@@ -29,6 +29,8 @@ from typing import Any
 
 from pipecat.frames.frames import OutputAudioRawFrame, OutputImageRawFrame
 
+from pipecat_bey.speech_router import duration_s
+
 TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
 
 MIN_VOICE_LEAD_S = 0.06
@@ -125,24 +127,24 @@ class RelayPlayout:
         return bool(self._voice)
 
     async def _play_voice(self) -> None:
-        # The voice flows (goes on as it comes) until a piece comes later than the
-        # lead after the one before it: then the output has run dry, so the next
-        # stretch is held again to build the lead back.
-        last_arrival = -float("inf")
+        # The voice flows (goes on as it comes) while the output still has some of it to
+        # play; a piece that comes after the output ran dry starts a new stretch, held
+        # to build the lead back.
+        dry_at = 0.0  # when the output will have played all the voice handed on
         while True:
             if not self._voice:
                 self._voice_came.clear()
                 await self._voice_came.wait()
                 continue
             arrived, frame = self._voice[0]
-            if arrived - last_arrival > self.voice_lead_s:
+            if arrived >= dry_at:
                 wait = arrived + self.voice_lead_s - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                    last_arrival = -float("inf")
                     continue  # a barge-in may have emptied it meanwhile
+                dry_at = time.monotonic()
             self._voice.popleft()
-            last_arrival = arrived
+            dry_at = max(dry_at, time.monotonic()) + duration_s(frame)
             await self._push_voice(frame)
 
     async def _play_faces(self) -> None:
