@@ -36,22 +36,22 @@ from pipecat_bey import BeyParams, BeyVideoService
 from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing.audio import (
-    best_alignment,
     read_wav,
-    resample,
     speech_duration_s,
     speech_segments,
     to_mono,
     write_wav,
 )
-from pipecat_bey.testing.av_sync import lip_sync, video_fps
+from pipecat_bey.testing.av_sync import lip_sync, utterance_lags, video_fps
 from pipecat_bey.testing.bey_emulator import Fault
 from pipecat_bey.testing.daily_sim import (
     AvatarBehaviour,
+    ReceivedAudio,
     SimulatedAvatar,
     SimulatedUser,
     custom_audio,
 )
+from pipecat_bey.testing.daily_sim.participants import SpokenAudio
 from pipecat_bey.testing.harness import OfflineWorld, relayed_video, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
@@ -416,12 +416,12 @@ def relay_report(
     # is on its way from the avatar to the user, on purpose.
     cutoff = interrupted_at - world.daily.network.delay_s if interrupted_at else None
     said = _microphone_track(avatar, before=cutoff)
-    heard = resample(user.heard_audio(bot_id), _heard_rate(user, bot_id), avatar.sample_rate)
     report["avatar_rendered_speech_s"] = round(_speech_s(said, avatar.sample_rate), 3)
     if heard_pieces:
-        report["relay_correlation"] = round(
-            _utterance_correlation(said, heard, avatar.sample_rate), 3
-        )
+        spoken = [p for p in avatar.mic_pieces if cutoff is None or p.start < cutoff]
+        from_bot = [r for r in user.received if r.publisher_id == bot_id]
+        correlation = _block_correlation(spoken, from_bot, interrupted=cutoff is not None)
+        report["relay_correlation"] = round(correlation, 3)
         sync = lip_sync(
             frames, avatar.mic_pieces, [r for r in user.received if r.publisher_id == bot_id]
         )
@@ -438,20 +438,25 @@ def relay_report(
     return report
 
 
-def _utterance_correlation(said: bytes, heard: bytes, rate: int) -> float:
-    """How alike what was heard is to what was said, utterance by utterance.
+def _block_correlation(
+    spoken: list[SpokenAudio], heard: list[ReceivedAudio], *, interrupted: bool
+) -> float:
+    """How alike what was heard is to what the avatar said, block by block.
 
-    Each utterance (speech between pauses) is found in what was heard on its own,
-    since the relay may start each a little later than the one before; the
-    correlations are averaged, weighted by length.
+    Each quarter second of each utterance is found in what was heard on its own
+    (``av_sync.utterance_lags``): a relay may start a stretch a little later than
+    the one before, or leave a gap after a stalled loop, and the rest must still
+    count. The blocks' correlations are averaged, weighted by length; a block not
+    found counts as 0, but for those a barge-in cut, after the last block heard.
     """
-    total = weighted = 0.0
-    for start, end in speech_segments(said, rate, min_silence_s=0.3):
-        part = said[2 * round(start * rate) : 2 * round(end * rate)]
-        weight = end - start
-        weighted += weight * best_alignment(part, heard)[1]
-        total += weight
-    return weighted / total if total else 0.0
+    blocks = [b for u in utterance_lags(spoken, heard) for b in u.blocks]
+    while interrupted and blocks and blocks[-1].lag_s is None:
+        blocks.pop()  # on its way to the user when the barge-in dropped it
+    total = sum(b.end_position - b.start_position for b in blocks)
+    found = sum(
+        (b.end_position - b.start_position) * b.correlation for b in blocks if b.lag_s is not None
+    )
+    return found / total if total else 0.0
 
 
 def _microphone_track(avatar: SimulatedAvatar, before: float | None = None) -> bytes:

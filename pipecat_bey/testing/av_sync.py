@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipecat_bey.testing.audio import best_alignment, resample, speech_segments
+from pipecat_bey.testing.audio import resample, speech_segments
 from pipecat_bey.testing.daily_sim.participants import ReceivedAudio, ReceivedVideo, SpokenAudio
 
 # The common rate the avatar's speech and what the user heard are compared at.
@@ -258,6 +258,8 @@ def utterance_lags(
     if heard:
         audio, origin, rate = _heard_timeline(heard)
         received = np.frombuffer(resample(audio.tobytes(), rate, COMPARE_RATE), np.int16)
+        # After what was heard, silence: a block at the very end still fits whole.
+        received = np.concatenate([received, np.zeros(round(block_s * COMPARE_RATE), np.int16)])
     else:
         received, origin = np.zeros(0, np.int16), 0.0
 
@@ -273,14 +275,20 @@ def utterance_lags(
         hi = min(hi, len(received))
         if hi - lo < (last - first) // 2:
             return BlockLag(position(first), position(last), None, 0.0)
-        offset, correlation = best_alignment(
-            reference[first:last].tobytes(), received[lo:hi].tobytes()
-        )
+        block_audio = reference[first:last].astype(np.float64)
+        window = received[lo:hi].astype(np.float64)
+        if len(window) < len(block_audio):
+            return BlockLag(position(first), position(last), None, 0.0)
+        # Only where the block lies whole in the window: at the window's edge a block
+        # overlapping it by a few samples can correlate well by chance.
+        scores = np.correlate(window, block_audio, "valid")
+        energy = np.concatenate(([0.0], np.cumsum(window * window)))
+        norms = np.sqrt(np.maximum(energy[len(block_audio) :] - energy[: -len(block_audio)], 0))
+        normalized = scores / (np.linalg.norm(block_audio) * norms + 1e-9)
+        offset = int(np.argmax(normalized))
+        correlation = float(normalized[offset])
         lag = origin + (lo + offset) / COMPARE_RATE - played
-        # A match must lie whole in the window: at its edge, a block overlapping the
-        # window by a few samples can correlate well by chance.
-        whole = lo + offset + (last - first) <= hi and earliest - 1e-3 <= lag <= latest + 1e-3
-        found = whole and correlation >= min_correlation
+        found = earliest - 1e-3 <= lag <= latest + 1e-3 and correlation >= min_correlation
         return BlockLag(position(first), position(last), lag if found else None, correlation)
 
     block = max(round(block_s * COMPARE_RATE), 1)
