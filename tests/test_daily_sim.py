@@ -571,8 +571,10 @@ async def test_a_renderer_gets_jittered_speech_at_a_steady_pace_through_the_rece
     assert rendered == speech, "sample-exact"
     # The jitter buffer (by default as long as the jitter) plays it out at a constant latency.
     assert 0.05 - 0.002 <= min(latencies) and max(latencies) <= 0.05 + 0.03 + 0.01
-    assert max(latencies) - min(latencies) < 0.006
-    assert playout_gaps(times, 0.02) < 0.005, "no gaps"
+    # (Loop timer noise on a loaded machine aside: without the buffer the spread is
+    # the jitter, 30 ms, and gaps top 28 ms; see the next test.)
+    assert max(latencies) - min(latencies) < 0.012
+    assert playout_gaps(times, 0.02) < 0.012, "no gaps"
 
 
 async def test_without_a_receive_buffer_a_renderer_gets_jittered_speech_with_gaps():
@@ -612,7 +614,8 @@ async def test_video_through_the_receive_buffer_is_evenly_spaced():
         [f.at - f.captured_at for f in watched],
     ):
         assert 0.05 - 0.002 <= min(lags) and max(lags) <= 0.05 + 0.03 + 0.006
-        assert max(lags) - min(lags) < 0.006, str([round(x, 4) for x in lags])
+        # Loop timer noise on a loaded machine aside; without the buffer, over 18 ms.
+        assert max(lags) - min(lags) < 0.012, str([round(x, 4) for x in lags])
     assert [f.stamp.frame for f in watched] == sorted({f.stamp.frame for f in watched})
 
 
@@ -622,7 +625,7 @@ async def test_video_without_a_receive_buffer_bunches():
         [at - captured for captured, at in renderer],
         [f.at - f.captured_at for f in watched],
     ):
-        assert min(lags) >= 0.05 - 0.002 and max(lags) - min(lags) > 0.01
+        assert min(lags) >= 0.05 - 0.002 and max(lags) - min(lags) > 0.018
 
 
 def test_the_receive_buffer_defaults_to_the_jitter_and_is_a_setting():
