@@ -108,6 +108,7 @@ class BackstageRoom:
         self._resampler = create_stream_resampler()
         self._pending = bytearray()  # speech not yet a whole chunk
         self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queued_bytes = 0  # in _chunks
         self._writer: asyncio.Task | None = None
         self._closed = False
         self.output_channels = 1  # the avatar listens in mono
@@ -324,13 +325,13 @@ class BackstageRoom:
         self._pending.extend(audio)
         chunk_bytes = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
         while len(self._pending) >= chunk_bytes:
-            self._chunks.put_nowait(bytes(self._pending[:chunk_bytes]))
+            self._queue_chunk(bytes(self._pending[:chunk_bytes]))
             del self._pending[:chunk_bytes]
 
     def end_of_speech(self) -> None:
         """The utterance is over: send its last partial chunk too."""
         if self._pending:
-            self._chunks.put_nowait(bytes(self._pending))
+            self._queue_chunk(bytes(self._pending))
             self._pending.clear()
 
     def clear_speech(self) -> float:
@@ -343,18 +344,23 @@ class BackstageRoom:
         self._pending.clear()
         while not self._chunks.empty():
             dropped += len(self._chunks.get_nowait())
+        self._queued_bytes = 0
         return dropped / 2 / SPEECH_SAMPLE_RATE
 
     @property
     def queued_speech_s(self) -> float:
         """Seconds of speech waiting to be sent to the avatar."""
-        queued = sum(len(chunk) for chunk in self._chunks._queue)  # type: ignore[attr-defined]
-        return (queued + len(self._pending)) / 2 / SPEECH_SAMPLE_RATE
+        return (self._queued_bytes + len(self._pending)) / 2 / SPEECH_SAMPLE_RATE
+
+    def _queue_chunk(self, chunk: bytes) -> None:
+        self._chunks.put_nowait(chunk)
+        self._queued_bytes += len(chunk)
 
     async def _write_speech(self) -> None:
         """Write queued chunks one after the other, each as it is due (paced by Daily)."""
         while True:
             chunk = await self._chunks.get()
+            self._queued_bytes -= len(chunk)
             if self._client is None:
                 continue
             frame = OutputAudioRawFrame(audio=chunk, sample_rate=SPEECH_SAMPLE_RATE, num_channels=1)

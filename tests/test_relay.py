@@ -46,8 +46,12 @@ async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
     one_second = b"\x01\x00" * 16000
     await room.send_speech(OutputAudioRawFrame(one_second, 16000, 1))
     chunk = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
-    queued = list(room._chunks._queue)
+    queued = []
+    while not room._chunks.empty():  # what the writer would send, chunk by chunk
+        queued.append(room._chunks.get_nowait())
     assert queued and all(len(c) == chunk for c in queued)
+    for c in queued:
+        room._chunks.put_nowait(c)
     room.end_of_speech()  # the utterance's tail goes too, short
     assert 0.9 < room.queued_speech_s <= 1.0
     dropped = room.clear_speech()
