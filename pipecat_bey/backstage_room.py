@@ -69,6 +69,7 @@ class BackstageRoom:
         track: str,
         room_url: str | None = None,
         token: str | None = None,
+        can_create_room: bool = True,
         lifetime_s: float = 3600.0,
         bot_name: str = "pipecat-bey relay",
     ) -> None:
@@ -80,15 +81,22 @@ class BackstageRoom:
                 one (which needs a Daily API key) and deletes it at the end.
             token: The bot's meeting token for ``room_url``; None mints an owner's
                 token when a Daily API key is there, else joins without one.
+            can_create_room: Whether there is a Daily API key to create a room with.
             lifetime_s: Lifetime of a created room and of a minted token: Daily
                 closes the room by itself then, should the bot never delete it.
             bot_name: The bot's name in the room.
 
         Raises:
-            BeyConfigError: If ``room_url`` is not a Daily room URL.
+            BeyConfigError: If ``room_url`` is not a Daily room URL, or there is
+                neither a room nor a key to create one with.
         """
         if room_url is not None:
             daily_room_name(room_url)
+        elif not can_create_room:
+            raise BeyConfigError(
+                "the relay placement creates a private Daily room for the avatar: set "
+                "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
+            )
         self.track = track
         self.room_url: str | None = room_url
         self._token = token
@@ -181,16 +189,12 @@ class BackstageRoom:
 
         Raises:
             DailyAPIError: If the room could not be created or joined.
-            BeyConfigError: If there is neither a room nor a Daily API key.
         """
         if self._setup is None or self._create_task is None:
             raise RuntimeError("bind() the backstage room before preparing it")
         if self.room_url is None:
-            if self._daily is None:
-                raise BeyConfigError(
-                    "the relay placement creates a private Daily room for the avatar: set "
-                    "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
-                )
+            # Refused at construction without a key; with one, bind() was given the API.
+            assert self._daily is not None
             # Shielded: a room whose creation is under way when the pipeline ends is
             # still deleted once Daily answers (see close()).
             self._creating = asyncio.ensure_future(

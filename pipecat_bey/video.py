@@ -200,15 +200,9 @@ class BeyVideoService(AIService):
                     "leave them out, or pass placement='relay'"
                 )
             self._room = BotRoom(transport, track=BEY_AUDIO_TRACK)
-            room_url: str | None = transport.room_url
+            room_url = transport.room_url
         else:
-            self._backstage = self._room = BackstageRoom(
-                track=BEY_AUDIO_TRACK,
-                room_url=setting(relay_room_url, argument="relay_room_url"),
-                token=setting(relay_room_token, argument="relay_room_token"),
-                lifetime_s=self._params.avatar_token_ttl_s,
-            )
-            room_url = self._backstage.room_url
+            room_url = setting(relay_room_url, argument="relay_room_url")
         # Everything is checked now; no connection is opened until setup.
         self._avatar = AvatarSession(
             client=BeyClient(api_key, base_url=api_url, session=session),
@@ -220,6 +214,20 @@ class BeyVideoService(AIService):
             user_name=self._params.avatar_user_name,
             token_ttl_s=self._params.avatar_token_ttl_s,
         )
+        if self.placement == "relay":
+            self._backstage = self._room = BackstageRoom(
+                track=BEY_AUDIO_TRACK,
+                room_url=room_url,
+                token=setting(relay_room_token, argument="relay_room_token"),
+                can_create_room=self._avatar.has_daily_api_key,
+                lifetime_s=self._params.avatar_token_ttl_s,
+            )
+            self._playout = RelayPlayout(
+                push_voice=self._relay_audio,
+                push_face=self._relay_video,
+                create_task=self.create_task,
+            )
+            self._backstage.on_avatar_media(audio=self._playout.voice, video=self._playout.face)
         self._router = SpeechRouter(
             track=BEY_AUDIO_TRACK,
             max_held_s=self._params.max_held_audio_s,
@@ -241,18 +249,6 @@ class BeyVideoService(AIService):
             create_task=self.create_task,
             cancel_task=self.cancel_task,
         )
-        if self._backstage is not None:
-            if room_url is None and not self._avatar.has_daily_api_key:
-                raise BeyConfigError(
-                    "the relay placement creates a private Daily room for the avatar: set "
-                    "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
-                )
-            self._playout = RelayPlayout(
-                push_voice=self._relay_audio,
-                push_face=self._relay_video,
-                create_task=self.create_task,
-            )
-            self._backstage.on_avatar_media(audio=self._playout.voice, video=self._playout.face)
         self._http = session
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
