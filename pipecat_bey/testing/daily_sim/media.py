@@ -538,16 +538,23 @@ def _channel_index(color_format: str) -> tuple[int, int, int]:
     return color_format.index("R"), color_format.index("G"), color_format.index("B")
 
 
-def _to_rgb(
+def _frame_bytes(
     buffer: bytes | bytearray | memoryview, width: int, height: int, color_format: str
 ) -> np.ndarray:
-    """A frame as an ``(height, width, 3)`` RGB array (I420: BT.601, rounded)."""
+    """A frame's bytes as an array, refusing a buffer too short for its size and format."""
     size = frame_size(width, height, color_format)
     if len(buffer) < size:
         raise ValueError(
             f"a {width}x{height} {color_format} frame has {size} bytes, not {len(buffer)}"
         )
-    data = np.frombuffer(buffer, np.uint8, count=size)
+    return np.frombuffer(buffer, np.uint8, count=size)
+
+
+def _to_rgb(
+    buffer: bytes | bytearray | memoryview, width: int, height: int, color_format: str
+) -> np.ndarray:
+    """A frame as an ``(height, width, 3)`` RGB array (I420: BT.601, rounded)."""
+    data = _frame_bytes(buffer, width, height, color_format)
     if color_format != "I420":
         pixels = data.reshape(height, width, COLOR_FORMATS[color_format])
         return pixels[:, :, list(_channel_index(color_format))]
@@ -654,12 +661,7 @@ def read_visible_frame_number(
     row = height - band + band // 2
     bounds = _cell_bounds(width)
     columns = (bounds[:-1] + bounds[1:]) // 2
-    size = frame_size(width, height, color_format)
-    if len(buffer) < size:
-        raise ValueError(
-            f"a {width}x{height} {color_format} frame has {size} bytes, not {len(buffer)}"
-        )
-    data = np.frombuffer(buffer, np.uint8, count=size)
+    data = _frame_bytes(buffer, width, height, color_format)
     if color_format == "I420":
         luma = data[row * width + columns].astype(np.float64)
     else:
@@ -704,12 +706,7 @@ def looks_like_avatar(
     top = height - band_height(height)
     if top < 2:
         raise ValueError(f"a picture {height} pixels high has no area above its band")
-    size = frame_size(width, height, color_format)
-    if len(buffer) < size:
-        raise ValueError(
-            f"a {width}x{height} {color_format} frame has {size} bytes, not {len(buffer)}"
-        )
-    data = np.frombuffer(buffer, np.uint8, count=size)
+    data = _frame_bytes(buffer, width, height, color_format)
     if color_format == "I420":
         chroma_width, chroma_height = (width + 1) // 2, (height + 1) // 2
         luma = data[: width * height].reshape(height, width)[1:top]
