@@ -411,20 +411,18 @@ def relay_report(
         return report  # without the avatar, what the user heard was the bot's own voice
     report["user_heard_bot_s"] = 0.0  # what came from the bot was the avatar's voice
     report["user_heard_avatar_s"] = user.heard_speech_s(bot_id)
-    heard_pieces = [r for r in user.received if r.publisher_id == bot_id and any(r.pcm)]
+    from_bot = [r for r in user.received if r.publisher_id == bot_id]
+    heard_pieces = [r for r in from_bot if any(r.pcm)]
     # What the avatar said while it could still reach the user: a barge-in drops what
     # is on its way from the avatar to the user, on purpose.
     cutoff = interrupted_at - world.daily.network.delay_s if interrupted_at else None
-    said = _microphone_track(avatar, before=cutoff)
+    spoken = [p for p in avatar.mic_pieces if cutoff is None or p.start < cutoff]
+    said = _microphone_track(spoken)
     report["avatar_rendered_speech_s"] = round(_speech_s(said, avatar.sample_rate), 3)
     if heard_pieces:
-        spoken = [p for p in avatar.mic_pieces if cutoff is None or p.start < cutoff]
-        from_bot = [r for r in user.received if r.publisher_id == bot_id]
         correlation = _block_correlation(spoken, from_bot, interrupted=cutoff is not None)
         report["relay_correlation"] = round(correlation, 3)
-        sync = lip_sync(
-            frames, avatar.mic_pieces, [r for r in user.received if r.publisher_id == bot_id]
-        )
+        sync = lip_sync(frames, avatar.mic_pieces, from_bot)
         report["av_skew_ms_p95"] = _rounded(sync.p95_abs_ms)
         report["av_skew_ms_median"] = _rounded(sync.median_ms)
         # From the first speech leaving the bot for the avatar to the user hearing the
@@ -459,9 +457,9 @@ def _block_correlation(
     return found / total if total else 0.0
 
 
-def _microphone_track(avatar: SimulatedAvatar, before: float | None = None) -> bytes:
-    """The avatar's microphone track as it played, pauses included (pieces started before)."""
-    pieces = [p for p in avatar.mic_pieces if any(p.pcm) and (before is None or p.start < before)]
+def _microphone_track(spoken: list[SpokenAudio]) -> bytes:
+    """A microphone track as it played, from its pieces, pauses included."""
+    pieces = [p for p in spoken if any(p.pcm)]
     if not pieces:
         return b""
     first = pieces[0].position
