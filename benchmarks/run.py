@@ -43,8 +43,8 @@ from pipecat_bey import (
     BeyParams,
     start_avatar_session,
 )
-from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
-from pipecat_bey.demo import relay_report
+from pipecat_bey.cli.demo import relay_report
+from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI
 from pipecat_bey.testing import (
     AvatarBehaviour,
     BotRun,
@@ -53,10 +53,16 @@ from pipecat_bey.testing import (
     relayed_video,
 )
 from pipecat_bey.testing.av_sync import lip_sync, video_fps
-from pipecat_bey.testing.daily_sim import Room, SimulatedAvatar, SimulatedUser
-from pipecat_bey.testing.daily_sim.media import VideoStamp, synthetic_frame
-from pipecat_bey.testing.daily_sim.participants import SimulatedParticipant
-from pipecat_bey.testing.daily_sim.room import MICROPHONE, custom_audio
+from pipecat_bey.testing.daily_sim import (
+    MICROPHONE,
+    Room,
+    SimulatedAvatar,
+    SimulatedParticipant,
+    SimulatedUser,
+    VideoStamp,
+    custom_audio,
+    synthetic_frame,
+)
 from pipecat_bey.video import DEFAULT_AVATAR_ID
 
 BEY_TRACK_KEY = custom_audio(BEY_AUDIO_TRACK)  # the avatar's subscription to the bot's track

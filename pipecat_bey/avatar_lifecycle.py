@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from loguru import logger
 
 from pipecat_bey.avatar_session import Arrival, AvatarSession
-from pipecat_bey.bot_room import Participant, camera_on
 from pipecat_bey.config import BeyParams
+from pipecat_bey.daily.bot_room import Participant, camera_on
 from pipecat_bey.errors import BeyError
 from pipecat_bey.models import PipecatSessionResponse
 

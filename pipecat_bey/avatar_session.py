@@ -19,7 +19,7 @@ from loguru import logger
 from pipecat_bey._urls import daily_room_name
 from pipecat_bey.client import BeyClient
 from pipecat_bey.config import avatar_id_setting, daily_api_url_setting, setting
-from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI, token_identity
+from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI, token_identity
 from pipecat_bey.errors import BeyConfigError, DailyAPIError
 from pipecat_bey.models import CreatePipecatSessionRequest, PipecatSessionResponse
 

@@ -52,8 +52,6 @@ from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey.avatar_lifecycle import AvatarCallbacks, AvatarLifecycle
 from pipecat_bey.avatar_session import AvatarSession
-from pipecat_bey.backstage_room import BackstageRoom
-from pipecat_bey.bot_room import BotRoom
 from pipecat_bey.client import BeyClient
 from pipecat_bey.config import (
     BEY_AUDIO_TRACK,
@@ -62,9 +60,11 @@ from pipecat_bey.config import (
     BeyParams,
     setting,
 )
+from pipecat_bey.daily.backstage_room import BackstageRoom
+from pipecat_bey.daily.bot_room import BotRoom
 from pipecat_bey.errors import BeyConfigError, BeyError
 from pipecat_bey.models import PipecatSessionResponse
-from pipecat_bey.relay_playout import RelayPlayout
+from pipecat_bey.placements.relay_playout import RelayPlayout
 from pipecat_bey.speech_router import Route, Routing, SpeechRouter, is_speech
 
 __all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService", "Placement"]

@@ -19,9 +19,9 @@ from pipecat_bey.testing.daily_sim import (
     ReceivedVideo,
     SimulatedAvatar,
     SimulatedUser,
+    SpokenAudio,
     VideoStamp,
 )
-from pipecat_bey.testing.daily_sim.participants import SpokenAudio
 
 T0 = 1000.0  # the avatar's track starts playing here (monotonic seconds)
 AVATAR_RATE = 24000

@@ -26,10 +26,10 @@ from recorder import FrameRecorder
 from pipecat_bey import BeyParams
 from pipecat_bey.avatar_session import AvatarSession
 from pipecat_bey.config import BEY_AUDIO_TRACK
-from pipecat_bey.daily_room import DailyRoomAPI
+from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.errors import DailyAPIError
 from pipecat_bey.testing import AvatarBehaviour, Fault, SimulatedUser
-from pipecat_bey.testing.daily_sim.room import custom_audio
+from pipecat_bey.testing.daily_sim import custom_audio
 from pipecat_bey.testing.harness import OfflineWorld
 
 

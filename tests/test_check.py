@@ -18,15 +18,19 @@ import pytest
 from conftest import BEY_KEY, DAILY_KEY, SECRETS
 from sigint import interrupt_once, python
 
-import pipecat_bey.check as check_module
-from pipecat_bey.check import (
+import pipecat_bey.cli.check as check_module
+from pipecat_bey.cli.check import (
     MEASUREMENTS,
     STEPS,
     CheckOptions,
     run_check,
     run_offline_check,
 )
-from pipecat_bey.check_recording import load_recording, load_world, world_settings_from_recording
+from pipecat_bey.cli.check_recording import (
+    load_recording,
+    load_world,
+    world_settings_from_recording,
+)
 from pipecat_bey.testing.daily_sim import REALISTIC, AvatarBehaviour, DailySimulation
 
 # A fast, kind world: the avatar joins, shows its face and listens within a fraction of a second.

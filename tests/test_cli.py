@@ -17,7 +17,7 @@ import pytest
 from conftest import BEY_KEY, DAILY_KEY
 
 import pipecat_bey
-from pipecat_bey.cli import _build_parser, main
+from pipecat_bey.cli.app import _build_parser, main
 
 BANNER = "ᓚᘏᗢ"  # marks pipecat's import-time banner line
 
@@ -190,7 +190,7 @@ def test_an_empty_bey_api_key_is_no_key_for_the_emulator(value, clean_env, serve
 
 def test_an_empty_api_key_argument_falls_back_to_bey_api_key(clean_env, monkeypatch):
     served = []
-    monkeypatch.setattr("pipecat_bey.cli._run_emulator", lambda port, keys: served.append(keys))
+    monkeypatch.setattr("pipecat_bey.cli.app._run_emulator", lambda port, keys: served.append(keys))
     clean_env.setenv("BEY_API_KEY", "from-the-environment")
     main(["emulator", "--api-key", "", "--port", "0"])
     assert served == [{"from-the-environment"}]
@@ -207,14 +207,14 @@ def test_version_names_both_packages(capsys):
     assert capsys.readouterr().out.strip() == expected
 
 
-# Runs cli.py with pipecat_bey's __init__ left out, so that only what cli.py imports
+# Runs the CLI with pipecat_bey's __init__ left out, so that only what the CLI imports
 # itself is loaded: the parse path must not import pipecat.
 WITHOUT_PACKAGE_INIT = """
 import sys, types
 package = types.ModuleType("pipecat_bey")
 package.__path__ = [sys.argv[1]]
 sys.modules["pipecat_bey"] = package
-from pipecat_bey import cli
+from pipecat_bey.cli import app as cli
 """
 
 
@@ -336,7 +336,7 @@ async def test_emulator_logs_each_request_and_stops_on_ctrl_c(clean_env):
 
 
 def test_demo_relay_writes_what_the_user_heard_by_default():
-    from pipecat_bey.demo import options_from_args
+    from pipecat_bey.cli.demo import options_from_args
 
     parser = _build_parser()
     relayed = options_from_args(parser.parse_args(["demo", "--relay"]))

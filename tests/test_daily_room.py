@@ -4,7 +4,7 @@ import aiohttp
 import pytest
 from conftest import DAILY_KEY
 
-from pipecat_bey.daily_room import DailyRoomAPI
+from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.errors import DailyAPIError
 from pipecat_bey.testing.daily_sim import SimulatedUser
 

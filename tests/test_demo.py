@@ -17,7 +17,7 @@ from loguru import logger
 from sigint import interrupt_once, python
 
 from pipecat_bey import BeyParams
-from pipecat_bey.demo import DemoOptions, add_log_sink, print_outcome, run_demo, summary
+from pipecat_bey.cli.demo import DemoOptions, add_log_sink, print_outcome, run_demo, summary
 from pipecat_bey.testing.audio import read_wav, speech_duration_s
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,11 +22,11 @@ from pipecat.pipeline.worker import PipelineParams
 from speech import noise, utterance
 
 from pipecat_bey import BeyParams
+from pipecat_bey.cli.demo import STALE_SPEECH_BOUND_S
 from pipecat_bey.config import BEY_AUDIO_TRACK
-from pipecat_bey.demo import STALE_SPEECH_BOUND_S
 from pipecat_bey.testing import AvatarBehaviour, SimulatedUser
 from pipecat_bey.testing.av_sync import lip_sync, video_fps
-from pipecat_bey.testing.daily_sim.room import custom_audio
+from pipecat_bey.testing.daily_sim import custom_audio
 from pipecat_bey.testing.harness import OfflineWorld, relayed_video
 
 RATE = 24000

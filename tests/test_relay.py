@@ -20,8 +20,8 @@ from pipecat.frames.frames import (
 from pipecat.metrics.metrics import TTFBMetricsData
 
 from pipecat_bey import BeyParams
-from pipecat_bey.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
-from pipecat_bey.relay_playout import RelayPlayout
+from pipecat_bey.daily.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
+from pipecat_bey.placements.relay_playout import RelayPlayout
 from pipecat_bey.testing import AvatarBehaviour, Fault, relayed_video
 from pipecat_bey.testing.audio import best_alignment, speech_duration_s
 

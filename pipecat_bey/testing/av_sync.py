@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipecat_bey.testing.audio import resample, speech_segments
-from pipecat_bey.testing.daily_sim.participants import ReceivedAudio, ReceivedVideo, SpokenAudio
+from pipecat_bey.testing.daily_sim import ReceivedAudio, ReceivedVideo, SpokenAudio
 
 # The common rate the avatar's speech and what the user heard are compared at.
 COMPARE_RATE = 16000

@@ -43,6 +43,7 @@ from pipecat_bey.testing.daily_sim.media import (
     VideoFrame,
     VideoStamp,
     read_video_stamp,
+    synthetic_frame,
 )
 from pipecat_bey.testing.daily_sim.participants import (
     BEY_TRACK,
@@ -54,9 +55,15 @@ from pipecat_bey.testing.daily_sim.participants import (
     SimulatedAvatar,
     SimulatedParticipant,
     SimulatedUser,
+    SpokenAudio,
 )
 from pipecat_bey.testing.daily_sim.room import CAMERA, MICROPHONE, JoinError, Room, custom_audio
-from pipecat_bey.testing.daily_sim.world import REALISTIC, REALISTIC_WORLD, DailySimulation
+from pipecat_bey.testing.daily_sim.world import (
+    REALISTIC,
+    REALISTIC_WORLD,
+    WORLD_SETTINGS,
+    DailySimulation,
+)
 
 __all__ = [
     "BEY_TRACK",
@@ -65,6 +72,7 @@ __all__ = [
     "REALISTIC",
     "REALISTIC_AVATAR",
     "REALISTIC_WORLD",
+    "WORLD_SETTINGS",
     "AudioData",
     "AvatarBehaviour",
     "DailySimulation",
@@ -76,8 +84,10 @@ __all__ = [
     "SimulatedAvatar",
     "SimulatedParticipant",
     "SimulatedUser",
+    "SpokenAudio",
     "VideoFrame",
     "VideoStamp",
     "custom_audio",
     "read_video_stamp",
+    "synthetic_frame",
 ]

@@ -35,7 +35,7 @@ from pipecat.transports.daily.transport import (
 )
 
 from pipecat_bey._urls import daily_room_name
-from pipecat_bey.daily_room import DailyRoomAPI
+from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.errors import BeyConfigError, DailyAPIError
 
 Participant = Mapping[str, Any]

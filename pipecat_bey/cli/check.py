@@ -52,7 +52,7 @@ The recording
 - ``ejected``, ``room_deleted``: whether Daily accepted the eject, and deleted
   the room (null when there was nothing to do).
 
-``pipecat_bey.check_recording.load_recording`` turns a recording into settings
+``pipecat_bey.cli.check_recording.load_recording`` turns a recording into settings
 of the simulated Daily (``DailySimulation.from_settings``), so your own timings
 drive offline tests; ``pipecat-bey check --offline --world FILE`` runs against them.
 """
@@ -86,11 +86,10 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from pipecat.workers.runner import WorkerRunner
 
-from pipecat_bey._command_io import check_writable, print_now
 from pipecat_bey._secrets import redact
 from pipecat_bey._urls import daily_room_name
 from pipecat_bey.avatar_session import start_avatar_session
-from pipecat_bey.bot_room import BotRoom, camera_on
+from pipecat_bey.cli._io import check_writable, print_now
 from pipecat_bey.client import BeyClient
 from pipecat_bey.config import (
     BEY_AUDIO_TRACK,
@@ -100,7 +99,8 @@ from pipecat_bey.config import (
     daily_api_url_setting,
     env,
 )
-from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
+from pipecat_bey.daily.bot_room import BotRoom, camera_on
+from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI
 from pipecat_bey.errors import (
     BeyAPIError,
     BeyAuthError,
@@ -1031,7 +1031,7 @@ async def run_offline_check(
     Args:
         options: What to run with (``api_url``, ``daily_api_url`` are replaced).
         world: Settings of the simulated Daily
-            (:func:`~pipecat_bey.check_recording.load_world`); None:
+            (:func:`~pipecat_bey.cli.check_recording.load_world`); None:
             ``DailySimulation.realistic()``.
         progress: Where the step lines go.
         secrets: Filled with every key and token used (see :func:`run_check`).
@@ -1100,7 +1100,7 @@ def run_check_cli(args: Any) -> int:
         check_writable(args.record, "--record")
     world = None
     if args.world is not None:
-        from pipecat_bey.check_recording import load_world  # offline only
+        from pipecat_bey.cli.check_recording import load_world  # offline only
 
         world = load_world(args.world)
     options = CheckOptions(

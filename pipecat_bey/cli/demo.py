@@ -33,7 +33,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey import BeyParams, BeyVideoService
-from pipecat_bey._command_io import check_writable, print_now
+from pipecat_bey.cli._io import check_writable, print_now
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing.audio import (
     read_wav,
@@ -49,9 +49,9 @@ from pipecat_bey.testing.daily_sim import (
     ReceivedAudio,
     SimulatedAvatar,
     SimulatedUser,
+    SpokenAudio,
     custom_audio,
 )
-from pipecat_bey.testing.daily_sim.participants import SpokenAudio
 from pipecat_bey.testing.harness import OfflineWorld, relayed_video, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 

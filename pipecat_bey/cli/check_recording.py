@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipecat_bey.testing.daily_sim import REALISTIC, AvatarBehaviour
-from pipecat_bey.testing.daily_sim.world import WORLD_SETTINGS
+from pipecat_bey.testing.daily_sim import REALISTIC, WORLD_SETTINGS, AvatarBehaviour
 
 
 def world_settings_from_recording(recording: Mapping[str, Any]) -> dict[str, float]:

@@ -302,7 +302,7 @@ async def _create_session(args: argparse.Namespace) -> dict:
     from pipecat_bey.avatar_session import start_avatar_session
     from pipecat_bey.client import BeyClient
     from pipecat_bey.config import daily_api_url_setting, setting
-    from pipecat_bey.daily_room import AvatarIdentity, DailyRoomAPI
+    from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI
     from pipecat_bey.models import CreatePipecatSessionRequest
 
     async with aiohttp.ClientSession() as http:
@@ -385,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _import_pipecat_quietly()
         if args.command == "demo":
-            from pipecat_bey.demo import run_demo_cli
+            from pipecat_bey.cli.demo import run_demo_cli
 
             return run_demo_cli(args)
         if args.command == "emulator":
@@ -400,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             secrets += keys
             return _run_emulator(args.port, keys)
         if args.command == "check":
-            from pipecat_bey.check import run_check_cli
+            from pipecat_bey.cli.check import run_check_cli
 
             return run_check_cli(args)
         result = asyncio.run(_create_session(args))
