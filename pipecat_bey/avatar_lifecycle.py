@@ -11,47 +11,22 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
-from pipecat_bey.avatar_session import Arrival, AvatarSession
 from pipecat_bey.config import BeyParams
-from pipecat_bey.daily.bot_room import Participant, camera_on
 from pipecat_bey.errors import BeyError
-from pipecat_bey.models import PipecatSessionResponse
+from pipecat_bey.rooms import (
+    Arrival,
+    Avatar,
+    AvatarRoom,
+    Participant,
+    SessionResponse,
+    TaskFactory,
+)
 
-TaskFactory = Callable[[Coroutine[Any, Any, None], str], asyncio.Task]
 TaskCanceller = Callable[[asyncio.Task], Awaitable[None]]
-
-
-class AvatarRoom(Protocol):
-    """The room the avatar joins, as the life cycle uses it.
-
-    ``BotRoom`` (the bot's own Daily room) and ``BackstageRoom`` (a private room
-    whose media the bot relays) are the two.
-    """
-
-    def on_events(
-        self,
-        *,
-        participant_joined: Callable[[Participant], Awaitable[None]] | None = None,
-        participant_updated: Callable[[Participant], Awaitable[None]] | None = None,
-        participant_left: Callable[[Participant, str], Awaitable[None]] | None = None,
-    ) -> None:
-        """Be told when participants join, change and leave."""
-
-    async def prepare(self) -> str:
-        """Make the room ready for the avatar (create, join) and return its URL."""
-
-    async def avatar_arrived(self, participant_id: str) -> None:
-        """The avatar joined: take what the room must of it."""
-
-    async def keep_track_from(self, participant_id: str, track: str) -> str | None:
-        """Withhold the speech track from someone else; Daily's error or None."""
-
-    async def close(self, timeout_s: float) -> None:
-        """Release the room at the end (safe to call again)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +43,7 @@ class AvatarCallbacks:
             not join in time, or left.
     """
 
-    on_session_started: Callable[[PipecatSessionResponse, float, float], Awaitable[None]]
+    on_session_started: Callable[[SessionResponse, float, float], Awaitable[None]]
     on_avatar_joined: Callable[[Participant], Awaitable[None]]
     on_avatar_ready: Callable[[], Awaitable[None]]
     on_avatar_left: Callable[[Participant, str], Awaitable[None]]
@@ -80,7 +55,7 @@ class AvatarLifecycle:
 
     def __init__(
         self,
-        avatar: AvatarSession,
+        avatar: Avatar,
         room: AvatarRoom,
         callbacks: AvatarCallbacks,
         *,
@@ -269,7 +244,7 @@ class AvatarLifecycle:
             self._note_camera(participant)
 
     def _note_camera(self, participant: Participant) -> None:
-        if camera_on(participant) and not self._camera_on.is_set():
+        if self._room.camera_on(participant) and not self._camera_on.is_set():
             self.camera_on_at = time.monotonic()
             self._camera_on.set()
 

@@ -10,7 +10,6 @@ service's business, not this module's.
 
 import asyncio
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,7 @@ from pipecat_bey.config import avatar_id_setting, daily_api_url_setting, setting
 from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI, token_identity
 from pipecat_bey.errors import BeyConfigError, DailyAPIError
 from pipecat_bey.models import CreatePipecatSessionRequest, PipecatSessionResponse
+from pipecat_bey.rooms import Arrival
 
 
 async def start_avatar_session(
@@ -69,14 +69,6 @@ async def start_avatar_session(
     response = await client.create_session(request)
     assert isinstance(response, PipecatSessionResponse)  # the client checks the transport
     return response
-
-
-class Arrival(Enum):
-    """What a participant joining the room means for the avatar."""
-
-    OTHER = "other"  # not the avatar (the user, say)
-    AVATAR = "avatar"  # the avatar, now in the room
-    DUPLICATE = "duplicate"  # a second avatar for the same token
 
 
 class AvatarSession:

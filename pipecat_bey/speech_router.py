@@ -171,6 +171,23 @@ class SpeechRouter:
         """
         return self._avatar_interrupted and not self._to_avatar_since_interrupt
 
+    def passes_avatar_media(self, voice: bool) -> bool:
+        """Whether a relayed avatar's voice (or face) goes on to the user now.
+
+        While the avatar is on its way or speaks for the bot; not while the bot
+        speaks in its own voice (an avatar given up on may still come and show
+        its face), and not the voice that a barge-in cut.
+
+        Args:
+            voice: True for the avatar's voice, False for its face.
+
+        Returns:
+            True if it goes on.
+        """
+        if self._route not in (Route.HOLDING, Route.AVATAR):
+            return False
+        return not (voice and self.avatar_voice_is_stale)
+
     @property
     def microphone_on(self) -> bool:
         """Whether the bot's own microphone should be published now.

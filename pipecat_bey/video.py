@@ -2,33 +2,21 @@
 
 The service sits between the bot's TTS and ``transport.output()``. It starts a
 Beyond Presence speech-to-video session and sends the bot's speech to the
-``bey-custom-track`` custom audio track the avatar listens to. The user then
-hears (and sees) the avatar, not the bot. There are two placements:
-
-- **room**: the bot's transport is a ``DailyTransport``; the avatar joins the
-  bot's own room and the user sees it there. Speech frames are only tagged
-  with the track as their ``transport_destination``, so chunking, resampling,
-  pacing and clearing on interruption are the output transport's.
-- **relay**: any other transport (or when asked): the avatar joins a private
-  Daily room of the bot's (``BackstageRoom``); its camera and voice come back
-  and are pushed down the pipeline as ``OutputImageRawFrame`` and audio frames,
-  for the bot's own output transport to send. The bot's raw speech never
-  reaches the user.
-
-This class wires small parts to pipecat (frames, tasks, events, metrics):
-``SpeechRouter`` decides where speech goes, ``AvatarLifecycle`` runs the
-avatar's session (``AvatarSession``) from start to eject, and ``BotRoom`` or
-``BackstageRoom`` does what is needed in the room the avatar joins.
+avatar, which the user then hears (and sees) instead of the bot. Where the
+avatar is, in the bot's own room or backstage with its media relayed, is the
+placement's business (``pipecat_bey.placements``); where each piece of speech
+goes is the router's (``SpeechRouter``); the avatar's start, join, readiness
+and eject are the life cycle's (``AvatarLifecycle``). This class wires them to
+pipecat: frames, tasks, events and metrics.
 """
 
 import asyncio
-import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from loguru import logger
-from pipecat.audio.utils import is_silence
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -36,87 +24,43 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InterruptionFrame,
-    OutputAudioRawFrame,
-    OutputImageRawFrame,
     StartFrame,
     TTSStartedFrame,
-    TTSStoppedFrame,
 )
 from pipecat.pipeline.capabilities import BotCapabilities
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.services.ai_service import AIService
 from pipecat.services.settings import ServiceSettings
-from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey.avatar_lifecycle import AvatarCallbacks, AvatarLifecycle
-from pipecat_bey.avatar_session import AvatarSession
 from pipecat_bey.client import BeyClient
-from pipecat_bey.config import (
-    BEY_AUDIO_TRACK,
-    DEFAULT_AVATAR_ID,
-    INTERRUPT_MESSAGE,
-    BeyParams,
-    setting,
-)
-from pipecat_bey.daily.backstage_room import BackstageRoom
-from pipecat_bey.daily.bot_room import BotRoom
+from pipecat_bey.config import BEY_AUDIO_TRACK, BeyParams
 from pipecat_bey.errors import BeyConfigError, BeyError
-from pipecat_bey.models import PipecatSessionResponse
-from pipecat_bey.placements.relay_playout import RelayPlayout
+from pipecat_bey.placements.base import ServiceHooks
+from pipecat_bey.placements.choose import PlacementName, place_avatar
+from pipecat_bey.rooms import SessionResponse
 from pipecat_bey.speech_router import Route, Routing, SpeechRouter, is_speech
 
-__all__ = ["BEY_AUDIO_TRACK", "DEFAULT_AVATAR_ID", "BeyParams", "BeyVideoService", "Placement"]
-
-Placement = Literal["room", "relay"]
-
-RELAY_DRAIN_QUIET_S = 0.5
-"""At the end, the relay waits for the avatar to be this long silent (all speech sent)."""
-
-RELAY_DRAIN_MARGIN_S = 5.0
-"""...and at most this long beyond the speech still queued for it."""
+__all__ = ["BeyVideoService", "BeyVideoSettings"]
 
 
-def _placement(transport: BaseTransport | None, placement: str | None) -> Placement:
-    """Where the avatar goes: the bot's own Daily room, or backstage with its media relayed."""
-    if transport is not None and not isinstance(transport, BaseTransport):
-        raise TypeError(
-            f"transport must be the bot's pipecat transport, got {type(transport).__name__}"
-        )
-    if placement not in (None, "room", "relay"):
-        raise BeyConfigError(f"placement must be 'room' or 'relay', got {placement!r}")
-    if placement == "room" and not isinstance(transport, DailyTransport):
-        raise BeyConfigError(
-            "placement='room' puts the avatar in the bot's Daily room, so it needs the bot's "
-            f"DailyTransport (got {type(transport).__name__}); pass transport=your "
-            "DailyTransport, or use placement='relay' for any other transport"
-        )
-    if placement is None:
-        return "room" if isinstance(transport, DailyTransport) else "relay"
-    return placement  # type: ignore[return-value]
-
-
-def _output_transport(processor: Any) -> BaseOutputTransport | None:
-    """The first output transport downstream of a processor, if it is linked to one."""
-    seen = 0
-    while processor is not None and seen < 1000:  # a pipeline is a chain: this ends
-        if isinstance(processor, BaseOutputTransport):
-            return processor
-        processor, seen = getattr(processor, "next", None), seen + 1
-    return None
+@dataclass
+class BeyVideoSettings(ServiceSettings):
+    """Runtime settings of the avatar service (it has no model; ``extra`` is kept)."""
 
 
 class BeyVideoService(AIService):
-    """Gives a Pipecat bot on Daily a Beyond Presence video avatar.
+    """Gives a Pipecat bot a Beyond Presence video avatar.
 
-    Place it right after the TTS and before ``transport.output()``. The avatar's
-    session starts while the bot joins the room; speech produced before the
-    avatar listens is held for it; the bot's own microphone is off while the
-    avatar speaks for it. If the avatar cannot start, does not join in time or
-    leaves, a non-fatal ``ErrorFrame`` goes upstream, ``on_session_error`` fires
-    and (by default) the bot speaks in its own voice. At the end the avatar is
-    ejected.
+    Place it right after the TTS and before ``transport.output()``. With a
+    ``DailyTransport`` the avatar joins the bot's room; with any other transport
+    it sits in a private room and its face and voice go out through the bot's
+    own output. Speech produced before the avatar listens is held for it; the
+    bot's own voice is silent while the avatar speaks for it. If the avatar
+    cannot start, does not join in time or leaves, a non-fatal ``ErrorFrame``
+    goes upstream, ``on_session_error`` fires and (by default) the bot speaks in
+    its own voice. At the end the avatar is removed.
 
     Event handlers available:
 
@@ -126,15 +70,19 @@ class BeyVideoService(AIService):
     - on_session_error(service, error): the avatar could not start or was lost.
 
     Metrics (with ``enable_metrics``): TTFB is the time from ``TTSStartedFrame``
-    to the first audio the output transport plays on the avatar's track; the
-    processing time, reported once, is the time the session took to start.
+    to the avatar's first speech out (the first audio on its track in the room,
+    its first relayed voice backstage); the processing time, reported once, is
+    the time the session took to start.
     """
+
+    Settings = BeyVideoSettings
+    _settings: BeyVideoSettings
 
     def __init__(
         self,
         *,
         transport: BaseTransport | None = None,
-        placement: Placement | None = None,
+        placement: PlacementName | None = None,
         relay_room_url: str | None = None,
         relay_room_token: str | None = None,
         api_key: str | None = None,
@@ -145,6 +93,7 @@ class BeyVideoService(AIService):
         daily_api_url: str | None = None,
         api_url: str | None = None,
         params: BeyParams | None = None,
+        settings: BeyVideoSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the service; every setting is checked here, not at start.
@@ -175,6 +124,7 @@ class BeyVideoService(AIService):
             api_url: Beyond Presence API base URL. Defaults to ``BEY_API_URL``,
                 then ``https://api.bey.dev``.
             params: Life-cycle tuning; see ``BeyParams``.
+            settings: Runtime settings, as every pipecat service takes them.
             **kwargs: Passed to ``AIService``.
 
         Raises:
@@ -183,60 +133,36 @@ class BeyVideoService(AIService):
                 without a ``DailyTransport`` included); the message says which
                 argument or environment variable to set.
         """
-        super().__init__(settings=ServiceSettings(model=None), **kwargs)
+        default_settings = BeyVideoSettings(model=None)
+        if settings is not None:
+            default_settings.apply_update(settings)
+        super().__init__(settings=default_settings, **kwargs)
         if params is not None and not isinstance(params, BeyParams):
             raise BeyConfigError(f"params must be a BeyParams, got {type(params).__name__}")
         self._params = params or BeyParams()
-        self.placement: Placement = _placement(transport, placement)
-        """Where the avatar is: "room" (the bot's Daily room) or "relay" (backstage)."""
-        self._backstage: BackstageRoom | None = None
-        self._playout: RelayPlayout | None = None
-        self._room: BotRoom | BackstageRoom
-        if self.placement == "room":
-            assert isinstance(transport, DailyTransport)
-            if relay_room_url or relay_room_token:
-                raise BeyConfigError(
-                    "relay_room_url and relay_room_token are for placement='relay'; "
-                    "leave them out, or pass placement='relay'"
-                )
-            self._room = BotRoom(transport, track=BEY_AUDIO_TRACK)
-            room_url = transport.room_url
-        else:
-            room_url = setting(relay_room_url, argument="relay_room_url")
-        # Everything is checked now; no connection is opened until setup.
-        self._avatar = AvatarSession(
+        self._placement, self._avatar = place_avatar(
+            transport,
+            placement,
             client=BeyClient(api_key, base_url=api_url, session=session),
-            room_url=room_url,
+            params=self._params,
             avatar_id=avatar_id,
             avatar_token=avatar_token,
             daily_api_key=daily_api_key,
             daily_api_url=daily_api_url,
-            user_name=self._params.avatar_user_name,
-            token_ttl_s=self._params.avatar_token_ttl_s,
+            relay_room_url=relay_room_url,
+            relay_room_token=relay_room_token,
         )
-        if self.placement == "relay":
-            self._backstage = self._room = BackstageRoom(
-                track=BEY_AUDIO_TRACK,
-                room_url=room_url,
-                token=setting(relay_room_token, argument="relay_room_token"),
-                can_create_room=self._avatar.has_daily_api_key,
-                lifetime_s=self._params.avatar_token_ttl_s,
-            )
-            self._playout = RelayPlayout(
-                push_voice=self._relay_audio,
-                push_face=self._relay_video,
-                create_task=self.create_task,
-            )
-            self._backstage.on_avatar_media(audio=self._playout.voice, video=self._playout.face)
+        self.placement: PlacementName = self._placement.name  # type: ignore[assignment]
+        """Where the avatar is: "room" (the bot's room) or "relay" (backstage)."""
         self._router = SpeechRouter(
             track=BEY_AUDIO_TRACK,
             max_held_s=self._params.max_held_audio_s,
-            out_channels=self._room.output_channels,
+            out_channels=self._placement.output_channels,
             fallback=self._params.fallback_to_bot_voice,
         )
         self._lifecycle = AvatarLifecycle(
             self._avatar,
-            self._room,
+            self._placement.room,
             AvatarCallbacks(
                 on_session_started=self._on_session_started,
                 on_avatar_joined=lambda p: self._call_event_handler("on_avatar_joined", p),
@@ -249,16 +175,23 @@ class BeyVideoService(AIService):
             create_task=self.create_task,
             cancel_task=self.cancel_task,
         )
+        self._placement.bind(
+            ServiceHooks(
+                push_frame=self.push_frame,
+                create_task=self.create_task,
+                passes_avatar_media=self._passes_avatar_media,
+                awaiting_avatar_voice=lambda: self._ttfb_pending,
+                avatar_voice_heard=self._stop_ttfb,
+            )
+        )
         self._http = session
         self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
-        self._relaying = True  # relay: the avatar's media goes downstream until the end
         self._ttfb_pending = False
-        self._voice_at = 0.0  # relay: when the avatar's voice was last heard (monotonic)
         events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
         for name in events:
             self._register_event_handler(name)
-        self._room.on_events(joined=self._on_joined)
+        self._placement.room.on_events(joined=self._on_joined)
 
     def __repr__(self) -> str:
         return (
@@ -267,13 +200,13 @@ class BeyVideoService(AIService):
         )
 
     @property
-    def session(self) -> PipecatSessionResponse | None:
+    def session(self) -> SessionResponse | None:
         """The Beyond Presence session, once the API has accepted it."""
         return self._avatar.session
 
     @property
     def avatar_participant_id(self) -> str | None:
-        """The avatar's Daily participant id while it is in the room."""
+        """The avatar's participant id while it is in the room."""
         return self._avatar.participant_id
 
     @property
@@ -291,7 +224,7 @@ class BeyVideoService(AIService):
         return self._router.dropped_s
 
     def is_avatar(self, participant: Mapping[str, Any]) -> bool:
-        """Tell the avatar, which ``DailyTransport`` reports like any participant, from the user.
+        """Tell the avatar, which the transport reports like any participant, from the user.
 
         Args:
             participant: A participant as passed to the transport's events.
@@ -325,18 +258,55 @@ class BeyVideoService(AIService):
         except Exception as e:  # never silence the bot: fall back instead
             self._lifecycle.fail(f"the avatar service could not set up: {e}", BeyError(str(e)))
             return
-        if self._backstage is not None:
-            self._backstage.bind(setup, self._avatar.daily, self.create_task)
+        self._placement.setup(setup)
         self._lifecycle.start()
 
-    async def cleanup(self) -> None:
-        """Eject the avatar and release every task and connection of ours.
+    async def start(self, frame: StartFrame) -> None:
+        """Start the placement (the relay's playout) as the pipeline starts.
 
-        The avatar is ejected here, after the pipeline ended, so speech already
-        sent still plays out before it leaves.
+        Args:
+            frame: The start frame.
         """
+        await super().start(frame)
+        await self._placement.start(self.next)
+
+    async def stop(self, frame: EndFrame) -> None:
+        """Let the avatar finish what it was sent before the ``EndFrame`` goes on.
+
+        The avatar is removed in :meth:`cleanup`, once the output has played out
+        what it queued, so its last words are not cut.
+
+        Args:
+            frame: The end frame.
+        """
+        await super().stop(frame)
+        await self._lifecycle.stop_timers()  # from the end on, speech stays where it goes
+        if self._router.route is Route.AVATAR and self._avatar.participant_id:
+            await self._placement.finish(lambda: self._avatar.participant_id is not None)
+        await self._halt()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        """Stop at once: no timer, no more of the avatar's media.
+
+        Args:
+            frame: The cancel frame.
+        """
+        await super().cancel(frame)
+        await self._halt()
+
+    async def cleanup(self) -> None:
+        """Remove the avatar and release every task and connection of ours."""
         await super().cleanup()
-        self._stop_relaying()
+        await self._teardown()
+
+    async def _halt(self) -> None:
+        """From the end on, nothing changes where speech goes and no media comes back."""
+        await self._lifecycle.stop_timers()
+        self._placement.stop()
+
+    async def _teardown(self) -> None:
+        """Halt, remove the avatar, release its room and connections; safe to call again."""
+        await self._halt()
         await self._lifecycle.end()
         await self._avatar.close()
 
@@ -348,62 +318,48 @@ class BeyVideoService(AIService):
             direction: Its direction.
         """
         await super().process_frame(frame, direction)
-        if isinstance(frame, (EndFrame, CancelFrame)):
-            await self._lifecycle.stop_timers()  # from the end on, speech stays where it goes
         if isinstance(frame, StartFrame):
-            await self.push_frame(frame, direction)
-            if self._backstage is not None:
-                self._check_relay_output()
-                assert self._playout is not None
-                self._playout.start()
-            self._started.set()
-        elif isinstance(frame, EndFrame) and self._backstage is not None:
-            await self._drain_relay()
-            self._stop_relaying()
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, CancelFrame):
-            self._stop_relaying()
-            await self.push_frame(frame, direction)
+            await self._push_start(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupt(frame, direction)
         elif direction == FrameDirection.UPSTREAM:
-            await self._track_bot_speech(frame)
-            await self.push_frame(frame, direction)
+            await self._track_bot_speech(frame, direction)
         elif is_speech(frame):
-            waiting_for_avatar = self._router.route in (Route.HOLDING, Route.AVATAR)
-            if isinstance(frame, TTSStartedFrame) and waiting_for_avatar:
-                await self.start_ttfb_metrics()
-                self._ttfb_pending = True
-            async with self._route_lock:
-                await self._apply(self._router.speech(frame))
+            await self._route_speech(frame)
         else:
             await self.push_frame(frame, direction)
 
+    async def _push_start(self, frame: StartFrame, direction: FrameDirection) -> None:
+        await self.push_frame(frame, direction)
+        self._started.set()  # metrics and the avatar's media may follow it now
+
+    async def _route_speech(self, frame: Frame) -> None:
+        if isinstance(frame, TTSStartedFrame) and self._router.route in (
+            Route.HOLDING,
+            Route.AVATAR,
+        ):
+            await self.start_ttfb_metrics()
+            self._ttfb_pending = True
+        async with self._route_lock:
+            await self._apply(self._router.speech(frame))
+
     async def _apply(self, routing: Routing) -> None:
-        """Push what the router sent and say what it noticed. Call with the lock."""
+        """Send what the router routed and say what it noticed. Call with the lock."""
         for notice in routing.notices:
             logger.log("WARNING" if notice.warning else "INFO", f"{self}: {notice.message}")
         for frame in routing.frames:
-            if self._backstage is not None and frame.transport_destination == BEY_AUDIO_TRACK:
-                await self._to_backstage(frame)
+            if frame.transport_destination == BEY_AUDIO_TRACK:
+                await self._placement.send(frame)
             else:
                 await self.push_frame(frame)
-        await self._room.publish_microphone(self._router.microphone_on)
-
-    async def _to_backstage(self, frame: Frame) -> None:
-        """Relay: the avatar's speech goes to its private room, never downstream."""
-        assert self._backstage is not None
-        if isinstance(frame, OutputAudioRawFrame):
-            await self._backstage.send_speech(frame)
-        elif isinstance(frame, TTSStoppedFrame):
-            self._backstage.end_of_speech()
+        await self._placement.publish_microphone(self._router.microphone_on)
 
     async def _reroute(self, ready: bool) -> None:
         """The avatar listens (ready) or is gone: held speech goes where speech goes now."""
         async with self._route_lock:
             await self._apply(self._router.avatar_ready() if ready else self._router.avatar_lost())
 
-    async def _track_bot_speech(self, frame: Frame) -> None:
+    async def _track_bot_speech(self, frame: Frame, direction: FrameDirection) -> None:
         """Follow the output transport's speaking reports, per destination."""
         if isinstance(frame, BotStartedSpeakingFrame):
             if frame.transport_destination == BEY_AUDIO_TRACK:
@@ -413,143 +369,51 @@ class BeyVideoService(AIService):
         elif isinstance(frame, BotStoppedSpeakingFrame) and frame.transport_destination is None:
             self._router.microphone_speaking(False)
             # The bot's own voice may have played out since the avatar took over.
-            await self._room.publish_microphone(self._router.microphone_on)
+            await self._placement.publish_microphone(self._router.microphone_on)
+        await self.push_frame(frame, direction)
 
     async def _interrupt(self, frame: InterruptionFrame, direction: FrameDirection) -> None:
-        """Barge-in: drop held speech, clear the track's queue, tell the avatar at once."""
+        """Barge-in: drop held speech, clear what is queued, tell the avatar at once."""
         async with self._route_lock:
             interruption = self._router.interrupt()
             await self.cancel_ttfb_metrics()
             self._ttfb_pending = False
             downstream = direction == FrameDirection.DOWNSTREAM
-            if self._backstage is not None:
-                # The speech not yet sent goes; the interruption, untagged, clears the
-                # avatar's voice and face queued in the output; what the avatar still
-                # says of the old speech is not relayed.
-                if downstream:
-                    self._backstage.clear_speech()
-                    assert self._playout is not None
-                    self._playout.drop_voice()
-            elif downstream and interruption.destination:
-                # The output transport clears the queue of the destination the
-                # interruption names; the bot's speech is queued on the track.
-                frame.transport_destination = interruption.destination
+            if downstream:
+                await self._placement.interrupt(frame, interruption.destination)
             await self.push_frame(frame, direction)
             if self._avatar.participant_id and downstream:
-                # Urgent (system) frames skip the audio queue: the message goes out
-                # right after the track's queue was cleared.
-                await self._send_interrupt()
+                await self._interrupt_avatar()
                 # Speech still in flight when "interrupt" arrives is spoken: repeat it.
                 self._lifecycle.repeat_interrupt(self._interrupt_again)
 
-    async def _send_interrupt(self) -> None:
+    async def _interrupt_avatar(self) -> None:
         participant_id = self._avatar.participant_id
-        if not participant_id:
-            return
-        if self._backstage is not None:
-            await self._backstage.send_interrupt(INTERRUPT_MESSAGE, participant_id)
-        else:
-            await self.push_frame(BotRoom.message_frame(INTERRUPT_MESSAGE, participant_id))
+        if participant_id:
+            await self._placement.interrupt_avatar(participant_id)
+
+    async def _interrupt_again(self) -> bool:
+        async with self._route_lock:
+            if self._router.spoke_since_interrupt:
+                return False  # new speech is on its way: a repeat would cut it
+            await self._interrupt_avatar()
+            return True
 
     async def _stop_ttfb(self) -> None:
         if self._ttfb_pending:
             self._ttfb_pending = False
             await self.stop_ttfb_metrics()
 
-    def _relaying_avatar(self) -> bool:
-        """Whether the avatar's media goes downstream now.
-
-        From the start to the end, but not while the bot speaks in its own voice (an
-        avatar given up on may still come and show its face).
-        """
-        return (
-            self._started.is_set()
-            and self._relaying
-            and self._router.route in (Route.HOLDING, Route.AVATAR)
-        )
-
-    async def _relay_audio(self, frame: OutputAudioRawFrame) -> None:
-        """Relay: the avatar's voice, pushed to the output like a TTS's."""
-        if not self._relaying_avatar():
-            return
-        if self._router.avatar_voice_is_stale:
-            return  # what it still says of the interrupted speech
-        # Whether it speaks matters for TTFB and, to a tenth of a second, for the end:
-        # no need to look at every piece.
-        now = time.monotonic()
-        if (self._ttfb_pending or now - self._voice_at > 0.1) and not is_silence(frame.audio):
-            self._voice_at = now
-            await self._stop_ttfb()  # TTFB: TTS start to the avatar's first voice out
-        await self.push_frame(frame)
-
-    async def _relay_video(self, frame: OutputImageRawFrame) -> None:
-        """Relay: the avatar's face, pushed as it comes (a live output keeps its pace)."""
-        if self._relaying_avatar():
-            await self.push_frame(frame)
-
-    def _stop_relaying(self) -> None:
-        """From the end on, none of the avatar's media goes downstream."""
-        self._relaying = False
-        if self._playout is not None:
-            self._playout.stop()
-
-    async def _drain_relay(self) -> None:
-        """At the end, let the avatar say what it was sent before the output stops."""
-        assert self._backstage is not None
-        if self._router.route is not Route.AVATAR or not self._avatar.participant_id:
-            return
-        deadline = time.monotonic() + self._backstage.queued_speech_s + RELAY_DRAIN_MARGIN_S
-        while time.monotonic() < deadline and self._avatar.participant_id:
-            quiet_s = time.monotonic() - max(self._voice_at, self._backstage.last_sent_at)
-            assert self._playout is not None
-            sent = self._backstage.queued_speech_s == 0 and not self._playout.holding_voice
-            if sent and quiet_s >= RELAY_DRAIN_QUIET_S:
-                return
-            await asyncio.sleep(0.05)
-
-    def _check_relay_output(self) -> None:
-        """Fit the relay to the output transport; say once, with the fix, if it cannot show it.
-
-        The playout holds the face so that it leaves the output within half a frame of
-        the voice (see ``relay_playout``).
-        pipecat keeps an output's params private; they are read with ``getattr``, so
-        should they move, only this fitting and its warnings are lost.
-        """
-        output = _output_transport(self.next)
-        params = getattr(output, "_params", None)
-        if output is None or params is None:
-            return
-        assert self._playout is not None
-        framerate = getattr(params, "video_out_framerate", 0) or 0
-        if getattr(params, "video_out_enabled", False) and framerate > 0:
-            self._playout.align_with_video(1.0 / framerate)
-        if not getattr(params, "video_out_enabled", False):
-            logger.warning(
-                f"{self}: the output transport has video_out_enabled=False, so the user only "
-                "hears the avatar; set video_out_enabled=True, video_out_is_live=True and "
-                "video_out_width/height to the avatar's size in the transport's params"
-            )
-        elif not getattr(params, "video_out_is_live", False):
-            # A choice, not a mistake: it keeps no backlog after a stalled loop.
-            logger.info(
-                f"{self}: the output transport has video_out_is_live=False, so it shows the "
-                "avatar's latest frame on its own clock (a frame repeated or skipped now and "
-                "then); video_out_is_live=True sends every frame"
-            )
-
-    async def _interrupt_again(self) -> bool:
-        async with self._route_lock:
-            if self._router.spoke_since_interrupt:
-                return False  # new speech is on its way: a repeat would cut it
-            await self._send_interrupt()
-            return True
+    def _passes_avatar_media(self, voice: bool) -> bool:
+        """Whether the avatar's voice (or face) goes downstream now (see the router)."""
+        return self._started.is_set() and self._router.passes_avatar_media(voice)
 
     async def _on_joined(self) -> None:
         async with self._route_lock:  # the join published the microphone: set it now
-            await self._room.publish_microphone(self._router.microphone_on)
+            await self._placement.publish_microphone(self._router.microphone_on)
 
     async def _on_session_started(
-        self, session: PipecatSessionResponse, requested_at: float, answered_at: float
+        self, session: SessionResponse, requested_at: float, answered_at: float
     ) -> None:
         await self._started.wait()  # metrics frames may only follow the StartFrame
         await self.start_processing_metrics(start_time=requested_at)
@@ -564,3 +428,4 @@ class BeyVideoService(AIService):
         await self.push_error(message, exception=error)
         await self._call_event_handler("on_session_error", error)
         await self._reroute(ready=False)
+

@@ -54,7 +54,7 @@ async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
         room._chunks.put_nowait(c)
     room.end_of_speech()  # the utterance's tail goes too, short
     assert 0.9 < room.queued_speech_s <= 1.0
-    dropped = room.clear_speech()
+    dropped = room.drop_speech()
     assert room.queued_speech_s == 0 and 0.9 < dropped <= 1.0
 
 

@@ -4,13 +4,14 @@ In the relay placement the avatar does not join the user: the bot creates a
 short-lived private Daily room (or uses one it is given), joins it itself with
 pipecat's ``DailyTransportClient``, sends its speech there on
 ``bey-custom-track``, and takes the avatar's camera and microphone back. The
-service then pushes them down its pipeline, to whatever output transport the
-bot has (SmallWebRTC, WebSocket, LiveKit, a Daily room it does not own...).
+relay placement then pushes them down the pipeline, to whatever output
+transport the bot has (SmallWebRTC, WebSocket, LiveKit, a Daily room it does
+not own...).
 
-``BackstageRoom`` offers the life cycle the same calls as ``BotRoom`` (events,
-the avatar's arrival, one voice) plus what only a relay needs: a paced speech
-writer whose queue a barge-in clears, the avatar's media as pipecat frames,
-and the room's deletion at the end, whatever happened.
+``BackstageRoom`` is a :class:`~pipecat_bey.rooms.RelayRoom`: the calls of every
+avatar room (events, the avatar's arrival, speech, barge-in) plus what only a
+relay needs: a paced speech writer whose queue a barge-in clears, the avatar's
+media as pipecat frames, and the room's deletion at the end, whatever happened.
 """
 
 import asyncio
@@ -22,9 +23,12 @@ from typing import Any
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
     OutputAudioRawFrame,
     OutputImageRawFrame,
     SpeechOutputAudioRawFrame,
+    TTSStoppedFrame,
 )
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.daily.transport import (
@@ -35,13 +39,11 @@ from pipecat.transports.daily.transport import (
 )
 
 from pipecat_bey._urls import daily_room_name
+from pipecat_bey.config import INTERRUPT_MESSAGE
+from pipecat_bey.daily.bot_room import camera_on
 from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.errors import BeyConfigError, DailyAPIError
-
-Participant = Mapping[str, Any]
-AudioHandler = Callable[[OutputAudioRawFrame], Awaitable[None]]
-VideoHandler = Callable[[OutputImageRawFrame], Awaitable[None]]
-TaskFactory = Callable[[Any, str], asyncio.Task]
+from pipecat_bey.rooms import AudioHandler, FramePusher, Participant, TaskFactory, VideoHandler
 
 SPEECH_SAMPLE_RATE = 24000
 """Rate of the speech sent to the avatar: 24 kHz mono, as the reference integration sent."""
@@ -70,6 +72,7 @@ class BackstageRoom:
         room_url: str | None = None,
         token: str | None = None,
         can_create_room: bool = True,
+        rest: Callable[[], DailyRoomAPI | None] = lambda: None,
         lifetime_s: float = 3600.0,
         bot_name: str = "pipecat-bey relay",
     ) -> None:
@@ -82,6 +85,8 @@ class BackstageRoom:
             token: The bot's meeting token for ``room_url``; None mints an owner's
                 token when a Daily API key is there, else joins without one.
             can_create_room: Whether there is a Daily API key to create a room with.
+            rest: Daily's REST API once there is an HTTP session (to create and
+                delete the room and mint the bot's token), or None without a key.
             lifetime_s: Lifetime of a created room and of a minted token: Daily
                 closes the room by itself then, should the bot never delete it.
             bot_name: The bot's name in the room.
@@ -104,6 +109,7 @@ class BackstageRoom:
         self._bot_name = bot_name
         self._created = False
         self._creating: asyncio.Future[str] | None = None
+        self._rest = rest
         self._daily: DailyRoomAPI | None = None
         self._setup: FrameProcessorSetup | None = None
         self._create_task: TaskFactory | None = None
@@ -163,21 +169,17 @@ class BackstageRoom:
         self._on_audio, self._on_video = audio, video
 
     def bind(
-        self,
-        setup: FrameProcessorSetup,
-        daily: DailyRoomAPI | None,
-        create_task: TaskFactory,
+        self, *, setup: FrameProcessorSetup, push_frame: FramePusher, create_task: TaskFactory
     ) -> None:
         """Give the room what it needs from the pipeline and the service.
 
         Args:
             setup: The service's setup (task manager, output sample rate).
-            daily: Daily's REST API, to create and delete the room and mint the
-                bot's token; None if there is no Daily API key.
+            push_frame: Unused: the avatar's media goes to ``on_avatar_media``.
             create_task: Creates a named task (the service's ``create_task``).
         """
         self._setup = setup
-        self._daily = daily
+        self._daily = self._rest()
         self._create_task = create_task
         self._out_sample_rate = setup.audio_out_sample_rate or SPEECH_SAMPLE_RATE
 
@@ -299,6 +301,17 @@ class BackstageRoom:
         )
         await self._on_video(frame)
 
+    def camera_on(self, participant: Participant) -> bool:
+        """Whether a participant's camera is published.
+
+        Args:
+            participant: A participant as Daily reports it.
+
+        Returns:
+            True unless the camera is absent, off or blocked.
+        """
+        return camera_on(participant)
+
     async def keep_track_from(self, participant_id: str, track: str) -> str | None:
         """Nobody but the avatar hears the speech track: the room is private.
 
@@ -319,12 +332,17 @@ class BackstageRoom:
             on: Ignored.
         """
 
-    async def send_speech(self, frame: OutputAudioRawFrame) -> None:
+    async def send_speech(self, frame: Frame) -> None:
         """Queue speech for the avatar, in whole chunks at the track's rate.
 
         Args:
-            frame: Mono speech audio at any rate.
+            frame: Mono speech audio at any rate; ``TTSStoppedFrame`` sends the
+                utterance's last partial chunk too.
         """
+        if isinstance(frame, TTSStoppedFrame):
+            self.end_of_speech()
+        if not isinstance(frame, OutputAudioRawFrame):
+            return
         audio = await self._resampler.resample(frame.audio, frame.sample_rate, SPEECH_SAMPLE_RATE)
         self._pending.extend(audio)
         chunk_bytes = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
@@ -338,8 +356,17 @@ class BackstageRoom:
             self._queue_chunk(bytes(self._pending))
             self._pending.clear()
 
-    def clear_speech(self) -> float:
+    async def clear_speech(self, interruption: InterruptionFrame, destination: str | None) -> None:
         """Barge-in: drop the speech not yet sent.
+
+        Args:
+            interruption: Unused: nothing of the avatar's speech is in the output.
+            destination: Unused.
+        """
+        self.drop_speech()
+
+    def drop_speech(self) -> float:
+        """Drop the speech not yet sent.
 
         Returns:
             Seconds of speech dropped.
@@ -372,17 +399,18 @@ class BackstageRoom:
             await self._client.write_audio_frame(frame)
             self.last_sent_at = time.monotonic()
 
-    async def send_interrupt(self, message: Any, participant_id: str) -> None:
-        """Send the avatar an app message, ahead of any queued speech.
+    async def interrupt_avatar(self, participant_id: str) -> None:
+        """Send the avatar the "interrupt" app message, ahead of any queued speech.
 
         Args:
-            message: The message.
             participant_id: The avatar.
         """
         if self._client is None:
             return
         error = await self._client.send_message(
-            DailyOutputTransportMessageUrgentFrame(message=message, participant_id=participant_id)
+            DailyOutputTransportMessageUrgentFrame(
+                message=INTERRUPT_MESSAGE, participant_id=participant_id
+            )
         )
         if error:
             logger.warning(f"could not tell the avatar to stop: {error}")

@@ -18,20 +18,21 @@ destination, is shared between them (:func:`share_end_silence`).
 loudly if pipecat changes it.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import Frame
+from pipecat.frames.frames import Frame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.daily.transport import (
     DailyOutputTransportMessageUrgentFrame,
     DailyParams,
     DailyTransport,
 )
 
+from pipecat_bey.config import INTERRUPT_MESSAGE
 from pipecat_bey.errors import BeyConfigError
-
-Participant = Mapping[str, Any]
+from pipecat_bey.rooms import FramePusher, Participant, TaskFactory
 
 
 def _params(transport: DailyTransport) -> DailyParams:
@@ -128,7 +129,28 @@ class BotRoom:
         self.output_channels: int = _params(transport).audio_out_channels
         self._joined = False
         self._microphone_on: bool | None = None  # as the join left it: unknown
+        self._push_frame: FramePusher | None = None
         transport.add_event_handler("on_joined", self._on_joined)
+
+    def __repr__(self) -> str:
+        return f"BotRoom(room_url={self._transport.room_url!r})"
+
+    def bind(
+        self, *, setup: FrameProcessorSetup, push_frame: FramePusher, create_task: TaskFactory
+    ) -> None:
+        """Take the service's ``push_frame``: speech reaches the avatar through the output.
+
+        Args:
+            setup: The service's setup (unused).
+            push_frame: Pushes a frame downstream, towards the output transport.
+            create_task: Unused.
+        """
+        self._push_frame = push_frame
+
+    async def _push(self, frame: Frame) -> None:
+        if self._push_frame is None:
+            raise RuntimeError("bind() the bot's room before sending through it")
+        await self._push_frame(frame)
 
     async def _on_joined(self, transport: DailyTransport, data: Any) -> None:
         self._joined = True
@@ -212,6 +234,52 @@ class BotRoom:
         Args:
             timeout_s: Unused.
         """
+
+    def camera_on(self, participant: Participant) -> bool:
+        """Whether a participant's camera is published, as the bot sees it.
+
+        Args:
+            participant: A participant as Daily reports it.
+
+        Returns:
+            True unless the camera is absent, off or blocked.
+        """
+        return camera_on(participant)
+
+    async def send_speech(self, frame: Frame) -> None:
+        """Speech tagged for the avatar's track goes to the output transport.
+
+        The output transport chunks, resamples and paces it on the track, and
+        flushes its tail on ``TTSStoppedFrame``.
+
+        Args:
+            frame: Audio, or the TTS start or stop, tagged for the track.
+        """
+        await self._push(frame)
+
+    async def clear_speech(self, interruption: InterruptionFrame, destination: str | None) -> None:
+        """Barge-in: the interruption clears the queue of the destination it names.
+
+        The bot's speech is queued in the output transport on the avatar's track, so
+        the interruption names that track while the avatar speaks.
+
+        Args:
+            interruption: The interruption about to go downstream.
+            destination: The avatar's track while it speaks, else None.
+        """
+        if destination:
+            interruption.transport_destination = destination
+
+    async def interrupt_avatar(self, participant_id: str) -> None:
+        """Send the avatar the "interrupt" app message, ahead of any queued audio.
+
+        Urgent (system) frames skip the audio queue: the message goes out right
+        after the track's queue was cleared.
+
+        Args:
+            participant_id: The avatar.
+        """
+        await self._push(self.message_frame(INTERRUPT_MESSAGE, participant_id))
 
     async def ignore_microphone_of(self, participant_id: str) -> None:
         """Stop a participant's microphone reaching the bot (its STT and VAD).
