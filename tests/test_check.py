@@ -18,7 +18,7 @@ import pytest
 from conftest import BEY_KEY, DAILY_KEY, SECRETS
 from sigint import interrupt_once, python
 
-import pipecat_bey.cli.check as check_module
+import pipecat_bey.cli.check.avatar as check_module
 from pipecat_bey.cli.check import (
     MEASUREMENTS,
     STEPS,
@@ -26,7 +26,7 @@ from pipecat_bey.cli.check import (
     run_check,
     run_offline_check,
 )
-from pipecat_bey.cli.check_recording import (
+from pipecat_bey.cli.check.recording import (
     load_recording,
     load_world,
     world_settings_from_recording,

@@ -1,0 +1,82 @@
+"""``pipecat-bey check`` on the command line: options, logging, exit status, Ctrl-C."""
+
+import asyncio
+import logging
+import sys
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from pipecat_bey._secrets import redact
+from pipecat_bey.cli._io import check_writable
+from pipecat_bey.cli.check.offline import run_offline_check
+from pipecat_bey.cli.check.options import CheckOptions
+from pipecat_bey.cli.check.run import run_check
+from pipecat_bey.config import env
+
+
+def _log_to_stderr(secrets: Collection[str]) -> None:
+    """Show pipecat's warnings and errors, one line each, with every secret masked."""
+    from loguru import logger
+
+    def sink(message: Any) -> None:
+        sys.stderr.write(redact(str(message), *secrets))
+
+    logger.remove()
+    logger.add(sink, level="WARNING", format="{level}: {message}")
+
+
+def run_check_cli(args: Any) -> int:
+    """Run ``pipecat-bey check`` with a parsed command line.
+
+    Args:
+        args: The command line (``api_key``, ``daily_api_key``, ``api_url``,
+            ``daily_api_url``, ``avatar_id``, ``room_url``, ``timeout``,
+            ``record``, ``offline``, ``world``).
+
+    Returns:
+        0 when every step passed, 1 otherwise, 130 when interrupted (Ctrl-C).
+
+    Raises:
+        ValueError: If ``--record`` or ``--world`` is unusable; nothing has run.
+    """
+    if args.record is not None:
+        check_writable(args.record, "--record")
+    world = None
+    if args.world is not None:
+        from pipecat_bey.cli.check.recording import load_world  # offline only
+
+        world = load_world(args.world)
+    options = CheckOptions(
+        api_key=args.api_key,
+        daily_api_key=args.daily_api_key,
+        api_url=args.api_url,
+        daily_api_url=args.daily_api_url,
+        avatar_id=args.avatar_id,
+        room_url=args.room_url,
+        timeout_s=args.timeout,
+        record=args.record,
+    )
+    secrets: set[str] = {s for s in _secrets_of(args) if s}
+    _log_to_stderr(secrets)
+    if args.offline:
+        # The local services log a client hanging up mid-request (as Ctrl-C makes the
+        # check do) with a traceback; that is the check's own doing, not a fault.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    try:
+        # Ctrl-C cancels the check, which cleans up (eject, delete the room) and
+        # writes its recording before asyncio.run raises KeyboardInterrupt here.
+        if args.offline:
+            recording = asyncio.run(run_offline_check(options, world=world, secrets=secrets))
+        else:
+            recording = asyncio.run(run_check(options, secrets=secrets))
+    except KeyboardInterrupt:
+        print("pipecat-bey: check interrupted", file=sys.stderr)
+        return 130
+    return 0 if recording["ok"] else 1
+
+
+def _secrets_of(args: Any) -> Iterable[str | None]:
+    yield getattr(args, "api_key", None)
+    yield getattr(args, "daily_api_key", None)
+    yield env("BEY_API_KEY")
+    yield env("DAILY_API_KEY")
