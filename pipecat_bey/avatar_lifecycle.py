@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 
-from pipecat_bey.config import BeyParams
+from pipecat_bey.config import BEY_AUDIO_TRACK, BeyParams
 from pipecat_bey.errors import BeyError
 from pipecat_bey.rooms import (
     Arrival,
@@ -60,7 +60,7 @@ class AvatarLifecycle:
         callbacks: AvatarCallbacks,
         *,
         params: BeyParams,
-        track: str,
+        track: str = BEY_AUDIO_TRACK,
         create_task: TaskFactory,
         cancel_task: TaskCanceller,
     ) -> None:
@@ -76,7 +76,7 @@ class AvatarLifecycle:
                 ``avatar_ready_delay_s`` (from its camera, the margin before its
                 speech flows), ``eject_timeout_s``, ``interrupt_repeats`` and
                 ``interrupt_repeat_interval_s``.
-            track: The custom audio track the avatar listens to; it is kept
+            track: The track the avatar listens to (Daily's custom track); it is kept
                 from everyone else in the room.
             create_task: Creates a named task (the service's ``create_task``).
             cancel_task: Cancels one (the service's ``cancel_task``).
@@ -111,8 +111,17 @@ class AvatarLifecycle:
         """Whether the pipeline is ending (nothing may change where speech goes)."""
         return self._ending
 
-    def start(self) -> None:
-        """Start the session and the join watchdog, in the background."""
+    def start(self, http: Any) -> None:
+        """Start the session and the join watchdog, in the background.
+
+        Args:
+            http: The HTTP session for the APIs (None: the avatar opens one).
+        """
+        try:
+            self._avatar.use_session(http)
+        except Exception as e:  # never silence the bot: fall back instead
+            self.fail(f"the avatar service could not set up: {e}", BeyError(str(e)))
+            return
         self.spawn(self._start_session(), "start_session")
         self.spawn(self._join_watchdog(), "join_watchdog")
 

@@ -184,9 +184,12 @@ class SpeechRouter:
         Returns:
             True if it goes on.
         """
-        if self._route not in (Route.HOLDING, Route.AVATAR):
-            return False
-        return not (voice and self.avatar_voice_is_stale)
+        return self.for_avatar and not (voice and self.avatar_voice_is_stale)
+
+    @property
+    def for_avatar(self) -> bool:
+        """Whether speech is for the avatar now: held for it, or sent to it."""
+        return self._route in (Route.HOLDING, Route.AVATAR)
 
     @property
     def microphone_on(self) -> bool:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from loguru import logger
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -40,7 +39,8 @@ from pipecat_bey.errors import BeyConfigError, BeyError
 from pipecat_bey.placements.base import ServiceHooks
 from pipecat_bey.placements.choose import PlacementName, place_avatar
 from pipecat_bey.rooms import SessionResponse
-from pipecat_bey.speech_router import Route, Routing, SpeechRouter, is_speech
+from pipecat_bey.speech_dispatch import SpeechDispatch
+from pipecat_bey.speech_router import Route, is_speech
 
 __all__ = ["BeyVideoService", "BeyVideoSettings"]
 
@@ -53,14 +53,13 @@ class BeyVideoSettings(ServiceSettings):
 class BeyVideoService(AIService):
     """Gives a Pipecat bot a Beyond Presence video avatar.
 
-    Place it right after the TTS and before ``transport.output()``. With a
-    ``DailyTransport`` the avatar joins the bot's room; with any other transport
-    it sits in a private room and its face and voice go out through the bot's
-    own output. Speech produced before the avatar listens is held for it; the
-    bot's own voice is silent while the avatar speaks for it. If the avatar
-    cannot start, does not join in time or leaves, a non-fatal ``ErrorFrame``
-    goes upstream, ``on_session_error`` fires and (by default) the bot speaks in
-    its own voice. At the end the avatar is removed.
+    Place it right after the TTS and before ``transport.output()``. With a ``DailyTransport``
+    the avatar joins the bot's room; with any other it sits in a private room and its face
+    and voice go out through the bot's own output. Speech made before the avatar listens is
+    held for it; the bot's own voice is silent while the avatar speaks. If the avatar cannot
+    start, does not join in time or leaves, a non-fatal ``ErrorFrame`` goes upstream,
+    ``on_session_error`` fires and (by default) the bot speaks in its own voice. At the end
+    the avatar is removed.
 
     Event handlers available:
 
@@ -69,10 +68,8 @@ class BeyVideoService(AIService):
     - on_avatar_left(service, participant, reason): the avatar left the room.
     - on_session_error(service, error): the avatar could not start or was lost.
 
-    Metrics (with ``enable_metrics``): TTFB is the time from ``TTSStartedFrame``
-    to the avatar's first speech out (the first audio on its track in the room,
-    its first relayed voice backstage); the processing time, reported once, is
-    the time the session took to start.
+    Metrics (with ``enable_metrics``): TTFB, from ``TTSStartedFrame`` to the
+    avatar's first speech out; the processing time (once): the session's start.
     """
 
     Settings = BeyVideoSettings
@@ -99,39 +96,28 @@ class BeyVideoService(AIService):
         """Create the service; every setting is checked here, not at start.
 
         Args:
-            transport: The bot's transport. With a ``DailyTransport`` the avatar
-                joins its room (placement "room"); with any other (or None) the
-                avatar is relayed (placement "relay").
-            placement: "room" or "relay" to choose; None decides from ``transport``.
-                A bot on Daily may choose "relay" to keep the avatar out of its room.
-            relay_room_url: Relay only: a Daily room of the caller's for the avatar.
-                If None, a private room is created (with the Daily API key) and
-                deleted at the end.
-            relay_room_token: Relay only: the bot's meeting token for
-                ``relay_room_url``. If None, an owner's token is minted with the
-                Daily API key (or the bot joins without one).
+            transport: The bot's transport: with a ``DailyTransport`` the avatar joins its
+                room ("room"); with any other, or None, it is relayed ("relay").
+            placement: "room" or "relay" (a Daily bot may relay, to keep the avatar out of
+                its room); None decides from ``transport``.
+            relay_room_url: Relay only: a Daily room of the caller's for the avatar; None
+                creates a private one (with the Daily API key), deleted at the end.
+            relay_room_token: Relay only: the bot's token for ``relay_room_url``; None mints
+                an owner's token with the Daily API key (or joins without one).
             api_key: Beyond Presence API key. Defaults to ``BEY_API_KEY``.
-            avatar_id: Avatar to use. Defaults to ``BEY_AVATAR_ID``, then the
-                stock "Ege" avatar.
-            session: HTTP session for the Beyond Presence and Daily APIs. If
-                None, the service opens one and closes it at the end.
-            avatar_token: Meeting token the avatar joins with. If None, the
-                service mints one with the Daily API key.
-            daily_api_key: Daily API key, to mint the avatar's token and eject
-                it at the end. Defaults to ``DAILY_API_KEY``.
-            daily_api_url: Daily REST API base URL. Defaults to ``DAILY_API_URL``,
-                then ``https://api.daily.co/v1``.
-            api_url: Beyond Presence API base URL. Defaults to ``BEY_API_URL``,
-                then ``https://api.bey.dev``.
+            avatar_id: The avatar. Defaults to ``BEY_AVATAR_ID``, then stock "Ege".
+            session: HTTP session for the APIs; None opens one, closed at the end.
+            avatar_token: The avatar's meeting token; None mints one with the Daily key.
+            daily_api_key: Daily API key (the avatar's token, its eject): ``DAILY_API_KEY``.
+            daily_api_url: Daily REST base URL. Defaults to ``DAILY_API_URL``, then Daily's.
+            api_url: Beyond Presence API base URL. Defaults to ``BEY_API_URL``, then Bey's.
             params: Life-cycle tuning; see ``BeyParams``.
             settings: Runtime settings, as every pipecat service takes them.
             **kwargs: Passed to ``AIService``.
 
         Raises:
             TypeError: If ``transport`` is not a pipecat transport.
-            BeyConfigError: If a setting is missing or invalid (``placement="room"``
-                without a ``DailyTransport`` included); the message says which
-                argument or environment variable to set.
+            BeyConfigError: If a setting is missing or invalid (the message names the fix).
         """
         default_settings = BeyVideoSettings(model=None)
         if settings is not None:
@@ -153,25 +139,26 @@ class BeyVideoService(AIService):
             relay_room_token=relay_room_token,
         )
         self.placement: PlacementName = self._placement.name  # type: ignore[assignment]
-        """Where the avatar is: "room" (the bot's room) or "relay" (backstage)."""
-        self._router = SpeechRouter(
-            track=BEY_AUDIO_TRACK,
-            max_held_s=self._params.max_held_audio_s,
-            out_channels=self._placement.output_channels,
-            fallback=self._params.fallback_to_bot_voice,
+        """Where the avatar is: "room" or "relay"."""
+        self._dispatch = SpeechDispatch(
+            self._placement,
+            self._avatar,
+            params=self._params,
+            push_frame=self.push_frame,
+            speaker=repr(self),
         )
+        self._router = self._dispatch.router
         self._lifecycle = AvatarLifecycle(
             self._avatar,
             self._placement.room,
             AvatarCallbacks(
                 on_session_started=self._on_session_started,
                 on_avatar_joined=lambda p: self._call_event_handler("on_avatar_joined", p),
-                on_avatar_ready=lambda: self._reroute(ready=True),
+                on_avatar_ready=lambda: self._dispatch.reroute(ready=True),
                 on_avatar_left=lambda p, r: self._call_event_handler("on_avatar_left", p, r),
                 on_avatar_lost=self._on_avatar_lost,
             ),
             params=self._params,
-            track=BEY_AUDIO_TRACK,
             create_task=self.create_task,
             cancel_task=self.cancel_task,
         )
@@ -185,19 +172,17 @@ class BeyVideoService(AIService):
             )
         )
         self._http = session
-        self._route_lock = asyncio.Lock()
         self._started = asyncio.Event()
         self._ttfb_pending = False
         events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
         for name in events:
             self._register_event_handler(name)
-        self._placement.room.on_events(joined=self._on_joined)
+        # The join published the microphone: set it now.
+        self._placement.room.on_events(joined=self._dispatch.sync_microphone)
 
     def __repr__(self) -> str:
-        return (
-            f"BeyVideoService(name={self.name!r}, avatar_id={self._avatar.avatar_id!r}, "
-            f"placement={self.placement!r})"
-        )
+        avatar_id, placement = self._avatar.avatar_id, self.placement
+        return f"BeyVideoService(name={self.name!r}, {avatar_id=!r}, {placement=!r})"
 
     @property
     def session(self) -> SessionResponse | None:
@@ -211,11 +196,7 @@ class BeyVideoService(AIService):
 
     @property
     def bot_capabilities(self) -> BotCapabilities:
-        """What the avatar adds to the bot: video out, for RTVI clients' ``bot-ready``.
-
-        pipecat derives a worker's capabilities from its transports only, so
-        pass this on: ``PipelineWorker(..., capabilities=avatar.bot_capabilities)``.
-        """
+        """Video out, for RTVI's ``bot-ready``: ``PipelineWorker(capabilities=...)``."""
         return BotCapabilities(video_out=True)
 
     @property
@@ -235,31 +216,18 @@ class BeyVideoService(AIService):
         return self._avatar.is_avatar(participant)
 
     def can_generate_metrics(self) -> bool:
-        """Report TTFB and session start time as pipecat metrics.
-
-        Returns:
-            True.
-        """
+        """Report TTFB and session start time as pipecat metrics: True."""
         return True
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
-        """Start the avatar session while the transport joins the room.
-
-        Processors are set up concurrently and ``DailyTransport`` joins in its
-        own setup, so starting here overlaps the token and session requests
-        with the bot's join instead of adding to it.
+        """Start the avatar session now: it overlaps the transport's join (also in setup).
 
         Args:
             setup: The processor setup.
         """
         await super().setup(setup)
-        try:
-            self._avatar.use_session(self._http)
-        except Exception as e:  # never silence the bot: fall back instead
-            self._lifecycle.fail(f"the avatar service could not set up: {e}", BeyError(str(e)))
-            return
         self._placement.setup(setup)
-        self._lifecycle.start()
+        self._lifecycle.start(self._http)
 
     async def start(self, frame: StartFrame) -> None:
         """Start the placement (the relay's playout) as the pipeline starts.
@@ -271,10 +239,7 @@ class BeyVideoService(AIService):
         await self._placement.start(self.next)
 
     async def stop(self, frame: EndFrame) -> None:
-        """Let the avatar finish what it was sent before the ``EndFrame`` goes on.
-
-        The avatar is removed in :meth:`cleanup`, once the output has played out
-        what it queued, so its last words are not cut.
+        """Let the avatar finish what it was sent; :meth:`cleanup` removes it, once played.
 
         Args:
             frame: The end frame.
@@ -334,70 +299,28 @@ class BeyVideoService(AIService):
         self._started.set()  # metrics and the avatar's media may follow it now
 
     async def _route_speech(self, frame: Frame) -> None:
-        if isinstance(frame, TTSStartedFrame) and self._router.route in (
-            Route.HOLDING,
-            Route.AVATAR,
-        ):
+        if isinstance(frame, TTSStartedFrame) and self._router.for_avatar:
             await self.start_ttfb_metrics()
             self._ttfb_pending = True
-        async with self._route_lock:
-            await self._apply(self._router.speech(frame))
-
-    async def _apply(self, routing: Routing) -> None:
-        """Send what the router routed and say what it noticed. Call with the lock."""
-        for notice in routing.notices:
-            logger.log("WARNING" if notice.warning else "INFO", f"{self}: {notice.message}")
-        for frame in routing.frames:
-            if frame.transport_destination == BEY_AUDIO_TRACK:
-                await self._placement.send(frame)
-            else:
-                await self.push_frame(frame)
-        await self._placement.publish_microphone(self._router.microphone_on)
-
-    async def _reroute(self, ready: bool) -> None:
-        """The avatar listens (ready) or is gone: held speech goes where speech goes now."""
-        async with self._route_lock:
-            await self._apply(self._router.avatar_ready() if ready else self._router.avatar_lost())
+        await self._dispatch.speech(frame)
 
     async def _track_bot_speech(self, frame: Frame, direction: FrameDirection) -> None:
         """Follow the output transport's speaking reports, per destination."""
-        if isinstance(frame, BotStartedSpeakingFrame):
-            if frame.transport_destination == BEY_AUDIO_TRACK:
-                await self._stop_ttfb()
-            elif frame.transport_destination is None:
-                self._router.microphone_speaking(True)
-        elif isinstance(frame, BotStoppedSpeakingFrame) and frame.transport_destination is None:
-            self._router.microphone_speaking(False)
-            # The bot's own voice may have played out since the avatar took over.
-            await self._placement.publish_microphone(self._router.microphone_on)
+        speaking = isinstance(frame, BotStartedSpeakingFrame)
+        if speaking and frame.transport_destination == BEY_AUDIO_TRACK:
+            await self._stop_ttfb()
+        elif speaking or isinstance(frame, BotStoppedSpeakingFrame):
+            if frame.transport_destination is None:  # the bot's own voice
+                await self._dispatch.microphone_speaking(speaking)
         await self.push_frame(frame, direction)
 
     async def _interrupt(self, frame: InterruptionFrame, direction: FrameDirection) -> None:
-        """Barge-in: drop held speech, clear what is queued, tell the avatar at once."""
-        async with self._route_lock:
-            interruption = self._router.interrupt()
-            await self.cancel_ttfb_metrics()
-            self._ttfb_pending = False
-            downstream = direction == FrameDirection.DOWNSTREAM
-            if downstream:
-                await self._placement.interrupt(frame, interruption.destination)
-            await self.push_frame(frame, direction)
-            if self._avatar.participant_id and downstream:
-                await self._interrupt_avatar()
-                # Speech still in flight when "interrupt" arrives is spoken: repeat it.
-                self._lifecycle.repeat_interrupt(self._interrupt_again)
-
-    async def _interrupt_avatar(self) -> None:
-        participant_id = self._avatar.participant_id
-        if participant_id:
-            await self._placement.interrupt_avatar(participant_id)
-
-    async def _interrupt_again(self) -> bool:
-        async with self._route_lock:
-            if self._router.spoke_since_interrupt:
-                return False  # new speech is on its way: a repeat would cut it
-            await self._interrupt_avatar()
-            return True
+        """Barge-in: no TTFB to wait for; the avatar is told, and told again."""
+        await self.cancel_ttfb_metrics()
+        self._ttfb_pending = False
+        if await self._dispatch.interrupt(frame, direction):
+            # Speech still in flight when "interrupt" arrives is spoken: repeat it.
+            self._lifecycle.repeat_interrupt(self._dispatch.interrupt_again)
 
     async def _stop_ttfb(self) -> None:
         if self._ttfb_pending:
@@ -407,10 +330,6 @@ class BeyVideoService(AIService):
     def _passes_avatar_media(self, voice: bool) -> bool:
         """Whether the avatar's voice (or face) goes downstream now (see the router)."""
         return self._started.is_set() and self._router.passes_avatar_media(voice)
-
-    async def _on_joined(self) -> None:
-        async with self._route_lock:  # the join published the microphone: set it now
-            await self._placement.publish_microphone(self._router.microphone_on)
 
     async def _on_session_started(
         self, session: SessionResponse, requested_at: float, answered_at: float
@@ -427,5 +346,4 @@ class BeyVideoService(AIService):
             return
         await self.push_error(message, exception=error)
         await self._call_event_handler("on_session_error", error)
-        await self._reroute(ready=False)
-
+        await self._dispatch.reroute(ready=False)

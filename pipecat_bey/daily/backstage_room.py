@@ -179,7 +179,6 @@ class BackstageRoom:
             create_task: Creates a named task (the service's ``create_task``).
         """
         self._setup = setup
-        self._daily = self._rest()
         self._create_task = create_task
         self._out_sample_rate = setup.audio_out_sample_rate or SPEECH_SAMPLE_RATE
 
@@ -194,8 +193,9 @@ class BackstageRoom:
         """
         if self._setup is None or self._create_task is None:
             raise RuntimeError("bind() the backstage room before preparing it")
+        self._daily = self._rest()  # there once the service has its HTTP session
         if self.room_url is None:
-            # Refused at construction without a key; with one, bind() was given the API.
+            # Refused at construction without a key; with one, there is the API.
             assert self._daily is not None
             # Shielded: a room whose creation is under way when the pipeline ends is
             # still deleted once Daily answers (see close()).
