@@ -29,6 +29,8 @@ def owner(file: str, function: str = "") -> str | None:
         return "pipecat"
     if file == "run.py" and function not in ("<module>", "main"):
         return "benchmark"
+    if file.startswith("bench_") and function != "<module>":
+        return "benchmark"  # the benchmarks and what they share, beside run.py
     return None
 
 
