@@ -29,6 +29,8 @@ async def avatar_bot(
     owner=True,
     end_silence_s=0,
     transport_params=None,
+    world_settings=None,
+    observers=(),
     **service_kwargs,
 ):
     """Run the bot in a world of its own, or in the fixtures' ``bey`` and ``daily`` if given.
@@ -37,7 +39,9 @@ async def avatar_bot(
     bot's token is an owner's (as pipecat's runner mints it), and the bot has
     no TTS (``clip`` gives it one that says that WAV) and sends no end silence,
     so a test pays only for the audio it plays. ``transport_params`` adds
-    ``DailyParams`` fields (video out, for a relayed avatar).
+    ``DailyParams`` fields (video out, for a relayed avatar); ``world_settings``
+    ``DailySimulation`` settings (network delay, say); ``observers`` more pipeline
+    observers.
 
     Yields a namespace: world, room, user, transport, service, run (a ``BotRun``),
     recorder, events (``(event name, args)`` in order), daily, bey. The bot is
@@ -49,6 +53,7 @@ async def avatar_bot(
         daily_key=DAILY_KEY,
         bey=bey,
         daily=daily,
+        **(world_settings or {}),
     ) as world:
         token = world.daily.mint_token(world.room, user_name="Bot", is_owner=owner)
         transport = world.transport(
@@ -63,7 +68,7 @@ async def avatar_bot(
         run = await world.start(
             Pipeline([transport.input(), *tts, service, transport.output()]),
             params=PipelineParams(enable_metrics=True, audio_out_sample_rate=out_rate),
-            observers=[recorder],
+            observers=[recorder, *observers],
         )
         yield SimpleNamespace(
             world=world,

@@ -18,12 +18,22 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameDirection
 
 from pipecat_bey import BeyParams
+from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.daily.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
 from pipecat_bey.placements.relay_playout import RelayPlayout
 from pipecat_bey.testing import AvatarBehaviour, Fault, relayed_video
-from pipecat_bey.testing.audio import best_alignment, speech_duration_s
+from pipecat_bey.testing.audio import (
+    best_alignment,
+    resample,
+    speech_duration_s,
+    speech_segments,
+    write_wav,
+)
+from pipecat_bey.wav import read_wav
 
 RELAY = {"placement": "relay", "transport_params": relayed_video(AvatarBehaviour())}
 
@@ -39,6 +49,31 @@ def bot_id(bot):
 
 def rooms_besides(bot):
     return [name for name in bot.daily.rooms if name != bot.room.name]
+
+
+class TaggedDownstream(BaseObserver):
+    """Every frame the avatar service pushed downstream tagged for the avatar's track."""
+
+    def __init__(self):
+        super().__init__()
+        self.frames = []
+
+    async def on_push_frame(self, data: FramePushed):
+        if (
+            type(data.source).__name__ == "BeyVideoService"
+            and data.direction == FrameDirection.DOWNSTREAM
+            and data.frame.transport_destination == BEY_AUDIO_TRACK
+        ):
+            self.frames.append(data.frame)
+
+
+def voiced_to_the_end(path, tmp_path):
+    """The clip cut where its speech ends: a lost ending cannot hide in trailing silence."""
+    pcm, rate, _ = read_wav(path)
+    end = speech_segments(pcm, rate)[-1][1]
+    out = tmp_path / f"voiced_{path.name}"
+    write_wav(out, pcm[: int(end * rate) * 2], rate)
+    return out, pcm[: int(end * rate) * 2], rate
 
 
 async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
@@ -59,8 +94,8 @@ async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
 
 
 async def test_the_user_hears_the_avatar_through_the_bot_and_never_meets_it():
-    metrics = []
-    async with avatar_bot(clip=DATA / "utterance_a.wav", **RELAY) as bot:
+    metrics, tagged = [], TaggedDownstream()
+    async with avatar_bot(clip=DATA / "utterance_a.wav", observers=[tagged], **RELAY) as bot:
         bot.service.add_event_handler(
             "on_after_push_frame",
             lambda s, f: metrics.extend(f.data) if isinstance(f, MetricsFrame) else None,
@@ -88,11 +123,33 @@ async def test_the_user_hears_the_avatar_through_the_bot_and_never_meets_it():
         assert abs(speech_duration_s(heard, rate) - speech_duration_s(said, rate)) < 0.15
         first_heard = min(r.at for r in bot.user.received if r.publisher_id == me and any(r.pcm))
         assert first_heard > avatar.spoken[0][0]
+    # The bot's speech went backstage only: nothing tagged for the avatar's track went
+    # downstream, where an output with such a track would play it to the user.
+    assert tagged.frames == []
     # TTFB is the mouth's latency: from the TTS starting to the avatar's first voice out.
     ttfb = [
         m for m in metrics if isinstance(m, TTFBMetricsData) and m.processor == bot.service.name
     ]
     assert any(0 < m.value < 5 for m in ttfb)
+
+
+async def test_the_avatars_last_words_before_the_end_reach_the_user(tmp_path):
+    clip, pcm, rate = voiced_to_the_end(DATA / "utterance_a.wav", tmp_path)
+    world = {"network_delay_s": 0.08, "jitter_s": 0.02}
+    async with avatar_bot(clip=clip, world_settings=world, **RELAY) as bot:
+        me = bot_id(bot)
+        await bot.run.queue_frames(TTSSpeakFrame("anything"))
+        # The bot ends as soon as the avatar speaks: most of its speech is still on the way.
+        await until(bot, lambda: bot.user.heard_speech_s(me) >= 0.3, 20)
+        await bot.run.end()
+        avatar_rate = bot.world.avatar.sample_rate
+        heard = bot.user.heard_audio(me)
+    said = resample(pcm, rate, avatar_rate)
+    # The user heard all of it, up to its last voiced sample...
+    assert speech_duration_s(heard, avatar_rate) >= speech_duration_s(said, avatar_rate) - 0.15
+    # ...its last half second included.
+    _, correlation = best_alignment(said[-int(0.5 * avatar_rate) * 2 :], heard)
+    assert correlation >= 0.8
 
 
 async def test_a_barge_in_silences_the_relayed_voice_at_once():
