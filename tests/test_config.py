@@ -147,3 +147,14 @@ def test_the_public_surface_is_small_and_the_old_names_still_import():
     assert importlib.import_module("pipecat_bey.video").BEY_AUDIO_TRACK
     with pytest.raises(AttributeError):
         _ = pipecat_bey.NoSuchName
+
+
+def test_settings_are_taken_as_every_pipecat_service_takes_them(daily, clean_env):
+    service = BeyVideoService(
+        transport=transport_for(daily),
+        settings=BeyVideoService.Settings(extra={"note": "kept"}),
+        **KEYS,
+    )
+    assert service._settings.extra == {"note": "kept"}
+    assert service._settings.model is None  # no model: the store is complete
+    service._settings.validate_complete()
