@@ -20,7 +20,8 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.daily.transport import DailyTransport
 
-from pipecat_bey import BEY_AUDIO_TRACK, BeyParams
+from pipecat_bey import BeyParams
+from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing import (
     AvatarBehaviour,
     BotRun,

@@ -1,24 +1,24 @@
-"""Beyond Presence video avatars for Pipecat voice bots on Daily.
+"""Beyond Presence video avatars for Pipecat voice bots.
 
-``BeyVideoService`` goes between the bot's TTS and ``transport.output()``,
-tuned with ``BeyParams``; every error it raises or reports is a ``BeyError``
-(configuration errors a ``BeyConfigError``). ``start_avatar_session`` starts an
-avatar in a room without a pipeline, through ``BeyClient``. The rest stays
-importable from its module (``pipecat_bey.errors``, ``pipecat_bey.models``...);
-offline stand-ins for the Beyond Presence API and Daily are in
-``pipecat_bey.testing``.
+``BeyVideoService`` goes between the bot's TTS and ``transport.output()``, tuned
+with ``BeyParams`` (and ``BeyVideoSettings``, as every pipecat service takes
+settings); every error it raises or reports is a ``BeyError``, configuration
+errors a ``BeyConfigError``. ``start_avatar_session`` starts an avatar in a room
+without a pipeline, through ``BeyClient``. Everything else lives in its module
+(``pipecat_bey.errors``, ``pipecat_bey.models``...); offline stand-ins for the
+Beyond Presence API and Daily are in ``pipecat_bey.testing``.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipecat_bey.avatar_session import start_avatar_session
     from pipecat_bey.client import BeyClient
     from pipecat_bey.config import DEFAULT_AVATAR_ID, BeyParams
+    from pipecat_bey.daily.avatar_session import start_avatar_session
     from pipecat_bey.errors import BeyConfigError, BeyError
     from pipecat_bey.models import PipecatSessionResponse
-    from pipecat_bey.video import BeyVideoService
+    from pipecat_bey.video import BeyVideoService, BeyVideoSettings
 
 __version__ = "0.1.0"
 
@@ -29,14 +29,13 @@ __all__ = [
     "BeyError",
     "BeyParams",
     "BeyVideoService",
+    "BeyVideoSettings",
     "PipecatSessionResponse",
     "start_avatar_session",
 ]
 
 # Where each name lives. They load on first use, so that `pipecat-bey --help`
-# (and anything else that needs none of them) does not import pipecat. The
-# names after the first eight were exported before the public surface was
-# narrowed: they still import from here.
+# (and anything else that needs none of them) does not import pipecat.
 _HOMES = {
     "DEFAULT_AVATAR_ID": "pipecat_bey.config",
     "BeyClient": "pipecat_bey.client",
@@ -44,23 +43,9 @@ _HOMES = {
     "BeyError": "pipecat_bey.errors",
     "BeyParams": "pipecat_bey.config",
     "BeyVideoService": "pipecat_bey.video",
+    "BeyVideoSettings": "pipecat_bey.video",
     "PipecatSessionResponse": "pipecat_bey.models",
-    "start_avatar_session": "pipecat_bey.avatar_session",
-    "BEY_AUDIO_TRACK": "pipecat_bey.config",
-    "BeyAPIError": "pipecat_bey.errors",
-    "BeyAuthError": "pipecat_bey.errors",
-    "BeyConnectionError": "pipecat_bey.errors",
-    "BeyRateLimitError": "pipecat_bey.errors",
-    "BeyResponseError": "pipecat_bey.errors",
-    "BeyServerError": "pipecat_bey.errors",
-    "BeyValidationError": "pipecat_bey.errors",
-    "DailyAPIError": "pipecat_bey.errors",
-    "CreateLivekitSessionRequest": "pipecat_bey.models",
-    "CreatePipecatSessionRequest": "pipecat_bey.models",
-    "HTTPValidationError": "pipecat_bey.models",
-    "LivekitSessionResponse": "pipecat_bey.models",
-    "SessionResponse": "pipecat_bey.models",
-    "ValidationError": "pipecat_bey.models",
+    "start_avatar_session": "pipecat_bey.daily.avatar_session",
 }
 
 

@@ -106,8 +106,11 @@ CreateSessionRequest = CreateLivekitSessionRequest | CreatePipecatSessionRequest
 """Either session request."""
 
 
-class ValidationError(BaseModel):
-    """One validation error in a 422 answer (FastAPI's shape)."""
+class FieldError(BaseModel):
+    """One validation error in a 422 answer (the seed's ``ValidationError``, FastAPI's shape).
+
+    Named apart from ``pydantic.ValidationError``, which it is not.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -121,4 +124,4 @@ class HTTPValidationError(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    detail: list[ValidationError] = Field(default_factory=list)
+    detail: list[FieldError] = Field(default_factory=list)

@@ -24,8 +24,8 @@ from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from recorder import FrameRecorder
 
 from pipecat_bey import BeyParams
-from pipecat_bey.avatar_session import AvatarSession
 from pipecat_bey.config import BEY_AUDIO_TRACK
+from pipecat_bey.daily.avatar_session import AvatarSession
 from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.errors import DailyAPIError
 from pipecat_bey.testing import AvatarBehaviour, Fault, SimulatedUser

@@ -13,8 +13,7 @@ from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.daily.bot_room import add_output_destination, share_end_silence
 from pipecat_bey.errors import BeyConfigError
-from pipecat_bey.testing import SimulatedParticipant
-from pipecat_bey.testing.daily_sim import custom_audio
+from pipecat_bey.testing.daily_sim import SimulatedParticipant, custom_audio
 from pipecat_bey.testing.harness import OfflineWorld
 
 

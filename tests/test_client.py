@@ -10,20 +10,20 @@ from aiohttp import web
 from conftest import BEY_KEY
 from loguru import logger
 
-from pipecat_bey import (
+from pipecat_bey import BeyClient, BeyConfigError, PipecatSessionResponse
+from pipecat_bey.errors import (
     BeyAPIError,
     BeyAuthError,
-    BeyClient,
-    BeyConfigError,
     BeyConnectionError,
     BeyRateLimitError,
     BeyResponseError,
     BeyServerError,
     BeyValidationError,
+)
+from pipecat_bey.models import (
     CreateLivekitSessionRequest,
     CreatePipecatSessionRequest,
     LivekitSessionResponse,
-    PipecatSessionResponse,
 )
 from pipecat_bey.testing import Fault
 

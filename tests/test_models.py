@@ -3,14 +3,14 @@
 import pydantic
 import pytest
 
-from pipecat_bey import (
+from pipecat_bey import PipecatSessionResponse
+from pipecat_bey.models import (
+    SESSION_RESPONSE_ADAPTER,
     CreateLivekitSessionRequest,
     CreatePipecatSessionRequest,
     HTTPValidationError,
     LivekitSessionResponse,
-    PipecatSessionResponse,
 )
-from pipecat_bey.models import SESSION_RESPONSE_ADAPTER
 
 # The examples the seed gives for each field.
 SEED_RESPONSE = {

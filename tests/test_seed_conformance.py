@@ -8,7 +8,8 @@ import pytest
 import yaml
 from conftest import BEY_KEY
 
-from pipecat_bey import BeyClient, CreatePipecatSessionRequest
+from pipecat_bey import BeyClient
+from pipecat_bey.models import CreatePipecatSessionRequest
 from pipecat_bey.testing import Fault
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "seed"

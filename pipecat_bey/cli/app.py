@@ -299,9 +299,9 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 async def _create_session(args: argparse.Namespace) -> dict:
-    from pipecat_bey.avatar_session import start_avatar_session
     from pipecat_bey.client import BeyClient
     from pipecat_bey.config import daily_api_url_setting, setting
+    from pipecat_bey.daily.avatar_session import start_avatar_session
     from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI
     from pipecat_bey.models import CreatePipecatSessionRequest
 

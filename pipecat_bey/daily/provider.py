@@ -9,9 +9,9 @@ room, checked now, so that a bad setting fails when the service is built.
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.daily.transport import DailyTransport
 
-from pipecat_bey.avatar_session import AvatarSession
 from pipecat_bey.client import BeyClient
 from pipecat_bey.config import BEY_AUDIO_TRACK, BeyParams, setting
+from pipecat_bey.daily.avatar_session import AvatarSession
 from pipecat_bey.daily.backstage_room import BackstageRoom
 from pipecat_bey.daily.bot_room import BotRoom
 

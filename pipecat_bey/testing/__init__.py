@@ -2,44 +2,37 @@
 
 - ``BeyEmulator``: the Beyond Presence API on loopback, with scriptable ``Fault``s.
 - ``DailySimulation``: Daily rooms the real ``DailyTransport`` joins, Daily's
-  REST endpoints, and scripted participants (``SimulatedUser``, the
-  ``SimulatedAvatar`` sent in by ``attach_bey``).
+  REST endpoints, and scripted participants (a ``SimulatedUser``, the avatar
+  sent in with an ``AvatarBehaviour``); ``REALISTIC`` holds the timings of a
+  harsher world, nearer a real call (``DailySimulation.realistic()``).
 - ``WavTTSService``: a TTS stand-in that speaks recorded WAV clips.
 - ``OfflineWorld``, ``BotRun``, ``standard_pipeline``: all of the above put
   together, to run a bot pipeline against them in a few lines;
   ``relayed_video`` sets an output up to show a relayed avatar.
 
 They need no account and no network, so a bot can be tested end to end offline.
+The simulation's other parts (rooms, participants, what each received) are in
+``pipecat_bey.testing.daily_sim``.
 """
 
 from pipecat_bey.testing.bey_emulator import BeyEmulator, Fault
 from pipecat_bey.testing.daily_sim import (
+    REALISTIC,
     AvatarBehaviour,
     DailySimulation,
-    JoinError,
-    ReceivedAudio,
-    ReceivedMessage,
-    Room,
-    SimulatedAvatar,
-    SimulatedParticipant,
     SimulatedUser,
 )
 from pipecat_bey.testing.harness import BotRun, OfflineWorld, relayed_video, standard_pipeline
 from pipecat_bey.testing.wav_tts import WavTTSService
 
 __all__ = [
+    "REALISTIC",
     "AvatarBehaviour",
     "BeyEmulator",
     "BotRun",
     "DailySimulation",
     "Fault",
-    "JoinError",
     "OfflineWorld",
-    "ReceivedAudio",
-    "ReceivedMessage",
-    "Room",
-    "SimulatedAvatar",
-    "SimulatedParticipant",
     "SimulatedUser",
     "WavTTSService",
     "relayed_video",

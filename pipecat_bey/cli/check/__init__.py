@@ -13,7 +13,7 @@ silent after ``"interrupt"``.
 3. ``bot_joined``: a bot joins it through pipecat's ``DailyTransport``, with an
    owner meeting token minted for it.
 4. ``session_created``: the avatar's token is minted and its session started,
-   by :func:`~pipecat_bey.avatar_session.start_avatar_session`.
+   by :func:`~pipecat_bey.daily.avatar_session.start_avatar_session`.
 5. ``avatar_joined``, ``avatar_video``: the avatar joins (the participant whose
    ``info.userId`` is its token's user id), then its camera comes on.
 6. ``avatar_spoke``, ``interrupt``: after a short margin, a few seconds of the

@@ -12,7 +12,6 @@ from typing import Any
 
 from pipecat.frames.frames import InterruptionFrame, OutputAudioRawFrame
 
-from pipecat_bey.avatar_session import start_avatar_session
 from pipecat_bey.cli.check.bot import CheckBot
 from pipecat_bey.cli.check.keys import Keys
 from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S, CheckOptions, lifetime_s
@@ -20,6 +19,7 @@ from pipecat_bey.cli.check.phrase import load_phrase
 from pipecat_bey.cli.check.room import CheckRoom
 from pipecat_bey.cli.check.steps import Changes, StepFailed, StepRunner
 from pipecat_bey.config import BEY_AUDIO_TRACK, INTERRUPT_MESSAGE, BeyParams
+from pipecat_bey.daily.avatar_session import start_avatar_session
 from pipecat_bey.daily.bot_room import BotRoom, camera_on
 from pipecat_bey.daily.rest import AvatarIdentity
 from pipecat_bey.errors import (
