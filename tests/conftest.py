@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+import sys
 
 import pytest
 from loguru import logger
@@ -47,6 +48,21 @@ def no_secret_in_any_log():
     logger.remove(sink)
     tokens.mint = original_mint
     assert not LEAKS, f"secrets leaked into logs: {LEAKS[:3]}"
+
+
+def pytest_configure(config):
+    """Show what importing this file printed (pipecat's banner) before the run, not after it.
+
+    pytest captures the output of conftest imports; a process that runs no test, such as
+    xdist's controller, would otherwise hold it until pytest exits, after the summary. A
+    worker's stays with its first test's captured output.
+    """
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None or hasattr(config, "workerinput"):
+        return
+    out, err = capture.read_global_capture()
+    sys.stdout.write(out)
+    sys.stderr.write(err)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import DAILY_KEY
 
-from pipecat_bey.testing.audio import resample
+from pipecat_bey.testing.audio import best_alignment, resample
 from pipecat_bey.testing.av_sync import lip_sync, utterance_lags, video_fps
 from pipecat_bey.testing.daily_sim import (
     BEY_TRACK,
@@ -206,14 +206,43 @@ async def test_a_relayed_avatar_is_in_sync_for_the_user():
     frames = [f for f in user.received_video if f.publisher_id == relay_out.id]
     heard = [r for r in user.received if r.publisher_id == relay_out.id and r.track == MICROPHONE]
     result = lip_sync(frames, avatar.mic_pieces, heard)
-    # Two network hops of 50 ms and the relay's 40 ms, for audio and video alike.
-    # (Bounds wide enough for a loaded machine's timers; the synthetic tests are exact.)
-    assert [u.lag_s for u in result.utterances] == [pytest.approx(0.14, abs=0.02)] * 2
-    assert all(b.correlation > 0.9 for u in result.utterances for b in u.blocks)
-    assert result.frames_measured >= 18
-    assert abs(result.median_ms) < 15 and result.p95_abs_ms < 25
+    # This run is in real time: a loaded machine's timers fire late, which delays a frame
+    # now and then and, where the user's playout has to wait for a piece, the voice after
+    # it. So the bounds are the promise's (within a frame period, the typical frame within
+    # half of one: a face a frame late or early is out), not an idle machine's figures;
+    # the synthetic tests above check the measure to the millisecond.
+    frame_ms = 1000 / behaviour.video_fps
+    # Two network hops of 50 ms and the relay's 40 ms, for audio and video alike: the user
+    # hears each utterance no sooner (a late timer only adds). How much later is for the
+    # face to say (the skews below): the voice's latency alone is a measurement.
+    path_s = 2 * 0.05 + buffer_s
+    assert len(result.utterances) == 2
+    for utterance in result.utterances:
+        assert utterance.lag_s is not None and utterance.lag_s > path_s - 0.005
+    # What the user heard is what the avatar said: both tracks laid out by position, so
+    # when each piece came does not matter.
+    said, first = track_audio(avatar.mic_pieces)
+    relayed = user.heard_audio(relay_out.id)
+    for utterance in result.utterances:
+        audio = said[utterance.start_position - first : utterance.end_position - first]
+        assert best_alignment(audio.tobytes(), relayed)[1] > 0.9
+    # At least half the frames shown while the avatar spoke (0.9 s) are measured: a block
+    # the measure cannot align (the user's playout waited inside it) leaves its frames out.
+    assert result.frames_measured >= 0.9 * behaviour.video_fps / 2
+    assert abs(result.median_ms) < frame_ms / 2 and result.p95_abs_ms < frame_ms
     rate = video_fps(frames)
     assert rate.out_of_order == 0 and {(f.width, f.height) for f in frames} == {(64, 48)}
+
+
+def track_audio(pieces):
+    """A microphone track laid out by position: ``(audio, position of its first sample)``."""
+    first = min(p.position for p in pieces)
+    end = max(p.position + len(p.pcm) // 2 for p in pieces)
+    audio = np.zeros(end - first, np.int16)
+    for piece in pieces:
+        samples = np.frombuffer(piece.pcm, np.int16)
+        audio[piece.position - first : piece.position - first + len(samples)] = samples
+    return audio, first
 
 
 async def join(daily, room):
