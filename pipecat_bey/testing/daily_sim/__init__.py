@@ -29,49 +29,54 @@ The avatar publishes a camera whose frames carry a stamp (:func:`read_video_stam
 meeting tokens, rooms and ``CallClient.update_remote_participants`` take Daily's
 participant permissions.
 
-The modules form layers, each importing only the ones below it:
+The modules form layers, each importing only the ones below it; a module's
+docstring names the group it belongs to (the participant, room or media layer,
+or the bottom one):
 
 - ``world``: ``DailySimulation``, which holds everything and binds the stand-ins;
-- ``call_client``, ``participants``, ``rest``: what joins rooms or serves them;
-- ``room``: rooms, their members, subscriptions and what each sees of the others;
-- ``media``, ``network``, ``permissions``, ``tokens``: sources, tracks, video frames and
-  devices; delays between participants; participant permissions; meeting tokens.
+- ``call_client``, ``rest``, ``avatar``, ``user``: what joins rooms or serves them
+  (daily-python's ``CallClient`` and ``Daily``; Daily's REST endpoints; the
+  Beyond Presence avatar and its behaviour; the user);
+- ``participant``: what the scripted participants share (joining, speaking,
+  listening, what they received);
+- ``room``, ``records``: a room, who is in it and what it lets through; what a
+  participant records of what it received;
+- ``delivery``: what carries media and app messages between a room's members;
+- ``member``: someone in a room, who it is, what it publishes, what it is told;
+- ``reception``: what a member receives and is shown of the others;
+- ``subscriptions``: a member's subscriptions, and when each takes effect;
+- ``tracks``, ``devices``: how tracks are named and what feeds them; what
+  daily-python keeps process-wide (tracks by id, virtual devices);
+- ``audio``, ``video``: audio sources and resampling; video sources, frames on
+  their way and as received;
+- ``picture``, ``threads``, ``changes``, ``network``, ``permissions``, ``tokens``,
+  ``realistic``: the pixels of a frame and its stamp; calls from other threads onto
+  the loop; waiting for something to happen; delays between participants;
+  participant permissions; meeting tokens; the timings of a real call.
 """
 
-from pipecat_bey.testing.daily_sim.media import (
-    AudioData,
-    VideoFrame,
-    VideoStamp,
-    read_video_stamp,
-    synthetic_frame,
-)
-from pipecat_bey.testing.daily_sim.participants import (
-    BEY_TRACK,
-    REALISTIC_AVATAR,
-    AvatarBehaviour,
+from pipecat_bey.testing.daily_sim.audio import AudioData
+from pipecat_bey.testing.daily_sim.avatar import BEY_TRACK, AvatarBehaviour, SimulatedAvatar
+from pipecat_bey.testing.daily_sim.participant import SimulatedParticipant
+from pipecat_bey.testing.daily_sim.picture import VideoStamp, read_video_stamp, synthetic_frame
+from pipecat_bey.testing.daily_sim.realistic import REALISTIC
+from pipecat_bey.testing.daily_sim.records import (
     ReceivedAudio,
     ReceivedMessage,
     ReceivedVideo,
-    SimulatedAvatar,
-    SimulatedParticipant,
-    SimulatedUser,
     SpokenAudio,
 )
-from pipecat_bey.testing.daily_sim.room import CAMERA, MICROPHONE, JoinError, Room, custom_audio
-from pipecat_bey.testing.daily_sim.world import (
-    REALISTIC,
-    REALISTIC_WORLD,
-    WORLD_SETTINGS,
-    DailySimulation,
-)
+from pipecat_bey.testing.daily_sim.room import JoinError, Room
+from pipecat_bey.testing.daily_sim.tracks import CAMERA, MICROPHONE, custom_audio
+from pipecat_bey.testing.daily_sim.user import SimulatedUser
+from pipecat_bey.testing.daily_sim.video import VideoFrame
+from pipecat_bey.testing.daily_sim.world import WORLD_SETTINGS, DailySimulation
 
 __all__ = [
     "BEY_TRACK",
     "CAMERA",
     "MICROPHONE",
     "REALISTIC",
-    "REALISTIC_AVATAR",
-    "REALISTIC_WORLD",
     "WORLD_SETTINGS",
     "AudioData",
     "AvatarBehaviour",

@@ -21,32 +21,27 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from pipecat_bey.testing.audio import to_mono
-from pipecat_bey.testing.daily_sim.media import (
-    AudioData,
-    CustomAudioSource,
+from pipecat_bey.testing.daily_sim.audio import AudioData, CustomAudioSource, Resampler
+from pipecat_bey.testing.daily_sim.devices import (
     CustomAudioTrack,
     CustomVideoTrack,
     Devices,
-    Resampler,
-    SentVideo,
-    VideoFrame,
-    VideoSource,
     VirtualMicrophoneDevice,
     VirtualSpeakerDevice,
-    frame_size,
     video_track_source,
 )
-from pipecat_bey.testing.daily_sim.room import (
+from pipecat_bey.testing.daily_sim.member import Member
+from pipecat_bey.testing.daily_sim.picture import frame_size
+from pipecat_bey.testing.daily_sim.room import JoinError, Room
+from pipecat_bey.testing.daily_sim.tokens import TokenError
+from pipecat_bey.testing.daily_sim.tracks import (
     CAMERA,
     MICROPHONE,
-    JoinError,
-    Member,
-    Room,
     Source,
     custom_audio,
     custom_video,
 )
-from pipecat_bey.testing.daily_sim.tokens import TokenError
+from pipecat_bey.testing.daily_sim.video import SentVideo, VideoFrame, VideoSource
 
 Completion = Callable[..., None] | None
 
@@ -252,7 +247,7 @@ class CallClient(Member):
         """
         result = {"local": self.info(local=True)}
         if self.room:
-            for member in self.room.participants():
+            for member in self.room.members.values():
                 if member is not self:
                     result[member.id] = member.info(viewer=self)
         return result

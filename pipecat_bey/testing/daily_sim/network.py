@@ -17,7 +17,9 @@ before audio written just before them (see the project's reference notes).
   the other app messages between the same two participants, whatever media is
   still on its way. App messages are not jitter-buffered.
 
-The randomness is seeded, so a run can be repeated. With no delay, no jitter and
+The randomness is seeded, so a run can be repeated, and the clock and timers
+are the simulation's loop unless a virtual clock is given (:class:`Timers`), on
+which the network's decisions can be followed exactly. With no delay, no jitter and
 no receive buffer (the defaults), media is handed over at once, synchronously,
 when sent; with no app-message delay, so are app messages. The delays may be
 changed while the simulation runs (a network that degrades): what is already on
@@ -30,9 +32,34 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
+
+
+class Timer(Protocol):
+    """A timer that was set (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None:
+        """Stop it, if it has not fired yet."""
+        ...
+
+
+class Timers(Protocol):
+    """What the network sets its timers on (an asyncio loop is one)."""
+
+    def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> Timer:
+        """Call ``callback(*args)`` after ``delay`` seconds of the network's clock.
+
+        Args:
+            delay: Seconds from now.
+            callback: The callable.
+            *args: Its arguments.
+
+        Returns:
+            The timer.
+        """
+        ...
 
 
 @dataclass
@@ -41,7 +68,7 @@ class _Path:
 
     last_arrival: float = 0.0
     queue: deque[tuple[float, Callable[..., None], tuple[Any, ...]]] = field(default_factory=deque)
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
 
 
 class Network:
@@ -63,6 +90,7 @@ class Network:
         app_message_delay_s: float = 0.0,
         seed: int | None = 0,
         receive_buffer_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Create the network.
 
@@ -73,6 +101,8 @@ class Network:
             seed: Seed of the jitter's randomness (None: a fresh one each run).
             receive_buffer_s: How long past ``delay_s`` receivers play media out,
                 seconds (None: ``jitter_s``; 0: on arrival, gaps under jitter).
+            clock: The monotonic clock media is sent and delivered by, in seconds
+                (a virtual one goes with the :class:`Timers` given to :meth:`bind`).
 
         Raises:
             ValueError: If a delay is negative.
@@ -84,8 +114,9 @@ class Network:
         self.receive_buffer_s = receive_buffer_s
         self.app_message_delay_s = app_message_delay_s
         self._random = random.Random(seed)
+        self._clock = clock
         self._paths: dict[Hashable, _Path] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Timers | None = None
 
     @property
     def buffer_s(self) -> float:
@@ -102,11 +133,11 @@ class Network:
         """Whether media takes time to arrive."""
         return self.delay_s > 0 or self.jitter_s > 0 or self.buffer_s > 0
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+    def bind(self, loop: Timers) -> None:
         """Run the network's timers on a loop.
 
         Args:
-            loop: The simulation's loop.
+            loop: The simulation's loop (or timers on the network's virtual clock).
         """
         self._loop = loop
 
@@ -126,7 +157,7 @@ class Network:
         """
         if not self.delays_media:
             if path in self._paths:  # delays were just turned off: keep the order
-                self._send(path, time.monotonic(), deliver, args)
+                self._send(path, self._clock(), deliver, args)
             else:
                 deliver(*args)
             return
@@ -147,7 +178,7 @@ class Network:
         if not self.app_message_delay_s and key not in self._paths:
             deliver(*args)
             return
-        self._send(key, time.monotonic() + self.app_message_delay_s, deliver, args)
+        self._send(key, self._clock() + self.app_message_delay_s, deliver, args)
 
     def pending(self) -> int:
         """How many deliveries are still on their way.
@@ -183,7 +214,7 @@ class Network:
     def _schedule(self, key: Hashable, path: _Path) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        wait = max(path.queue[0][0] - time.monotonic(), 0.0)
+        wait = max(path.queue[0][0] - self._clock(), 0.0)
         path.timer = self._loop.call_later(wait, self._arrive, key)
 
     def _arrive(self, key: Hashable) -> None:
@@ -191,7 +222,7 @@ class Network:
         if path is None:
             return
         path.timer = None
-        now = time.monotonic()
+        now = self._clock()
         # A timer may fire a hair early; what is due within a millisecond is due.
         while path.queue and path.queue[0][0] <= now + 0.001:
             _, deliver, args = path.queue.popleft()

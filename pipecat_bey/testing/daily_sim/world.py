@@ -5,8 +5,9 @@ layer below what that layer needs (rooms a ``RoomHost``, participants a
 ``ParticipantHost``, the REST endpoints a ``RestHost``) and, while active,
 installs in ``pipecat.transports.daily.transport`` stand-ins bound to itself.
 
-Its timings default to a fast, kind world for tests. :data:`REALISTIC` is a
-named set of values nearer a real call (``DailySimulation.realistic()``), and
+Its timings default to a fast, kind world for tests. ``REALISTIC`` (of
+``realistic``) is a named set of values nearer a real call
+(``DailySimulation.realistic()``), and
 :meth:`DailySimulation.from_settings` builds a world from any such mapping,
 recorded timings for instance.
 """
@@ -18,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,17 +28,23 @@ from loguru import logger
 
 from pipecat_bey.models import CreatePipecatSessionRequest
 from pipecat_bey.testing.bey_emulator import BeyEmulator
-from pipecat_bey.testing.daily_sim import media, tokens
+from pipecat_bey.testing.daily_sim import tokens
+from pipecat_bey.testing.daily_sim.audio import CustomAudioSource
+from pipecat_bey.testing.daily_sim.avatar import AvatarBehaviour, SimulatedAvatar
 from pipecat_bey.testing.daily_sim.call_client import CallClient, Daily
-from pipecat_bey.testing.daily_sim.network import Network
-from pipecat_bey.testing.daily_sim.participants import (
-    REALISTIC_AVATAR,
-    AvatarBehaviour,
-    SimulatedAvatar,
+from pipecat_bey.testing.daily_sim.changes import Changes
+from pipecat_bey.testing.daily_sim.devices import (
+    CustomAudioTrack,
+    CustomVideoTrack,
+    Devices,
+    VirtualSpeakerDevice,
 )
+from pipecat_bey.testing.daily_sim.network import Network
 from pipecat_bey.testing.daily_sim.permissions import parse as parse_permissions
+from pipecat_bey.testing.daily_sim.realistic import REALISTIC
 from pipecat_bey.testing.daily_sim.rest import DailyRESTServer
-from pipecat_bey.testing.daily_sim.room import Changes, Room
+from pipecat_bey.testing.daily_sim.room import Room
+from pipecat_bey.testing.daily_sim.video import CustomVideoSource
 
 # What DailyTransport imported from daily-python, and what stands in for it.
 _PATCHED_NAMES = (
@@ -66,32 +73,6 @@ WORLD_SETTINGS = (
     "app_message_delay_s",
 )
 
-# Timings of the world nearer a real call. No measurement is behind them yet: each is
-# a guess for a decent connection, leaning to the harsher side, and a recording of
-# real timings can replace them through ``DailySimulation.from_settings``.
-REALISTIC_WORLD: Mapping[str, float] = MappingProxyType(
-    {
-        # A guess: one way through Daily's SFU on a decent connection, Opus packets
-        # included; the receiver's jitter buffer (``receive_buffer_s``, by default
-        # ``jitter_s``) comes on top.
-        "network_delay_s": 0.08,
-        # A guess: the spread of that delay from one packet to the next.
-        "jitter_s": 0.02,
-        # A guess: app messages go on a lighter path than media (the reference: they
-        # can arrive before audio written just before them).
-        "app_message_delay_s": 0.04,
-        # A guess: the SFU sets up a consumer in a few round trips.
-        "subscribe_latency_s": 0.3,
-        # A guess: daily-python's join connects to signalling and then to the SFU.
-        "join_latency_s": 1.0,
-        # A guess: an HTTPS round trip to api.daily.co.
-        "rest_latency_s": 0.15,
-    }
-)
-
-# The world and the avatar together: ``DailySimulation.realistic()``'s values.
-REALISTIC: Mapping[str, Any] = MappingProxyType({**REALISTIC_WORLD, **REALISTIC_AVATAR})
-
 
 class DailySimulation:
     """An offline Daily: rooms, REST endpoints, and the real DailyTransport running in them.
@@ -112,8 +93,8 @@ class DailySimulation:
 
     The defaults are a fast, kind world for tests, not measurements: no network
     delay, instant joins and REST answers, a 50 ms subscription. For a harsher
-    world use :meth:`realistic` (each value's source is given at
-    :data:`REALISTIC_WORLD` and :data:`REALISTIC_AVATAR`) or :meth:`from_settings`.
+    world use :meth:`realistic` (each value's source is given at :data:`REALISTIC`)
+    or :meth:`from_settings`.
 
     Attributes:
         domain: The Daily domain of room URLs.
@@ -181,15 +162,15 @@ class DailySimulation:
         self.default_behaviour = default_behaviour or AvatarBehaviour()
         self.rooms: dict[str, Room] = {}
         self.avatars: list[SimulatedAvatar] = []
-        self.devices = media.Devices()
+        self.devices = Devices()
         self.stand_ins: dict[str, type] = {
             "CallClient": CallClient.bound_to(self),
             "Daily": Daily.bound_to(self.devices),
-            "CustomAudioSource": media.CustomAudioSource,
-            "CustomAudioTrack": media.CustomAudioTrack.bound_to(self.devices),
-            "CustomVideoSource": media.CustomVideoSource,
-            "CustomVideoTrack": media.CustomVideoTrack,
-            "VirtualSpeakerDevice": media.VirtualSpeakerDevice,
+            "CustomAudioSource": CustomAudioSource,
+            "CustomAudioTrack": CustomAudioTrack.bound_to(self.devices),
+            "CustomVideoSource": CustomVideoSource,
+            "CustomVideoTrack": CustomVideoTrack,
+            "VirtualSpeakerDevice": VirtualSpeakerDevice,
         }
         self._room_names = itertools.count(1)
         self._secret = secrets.token_bytes(32)
