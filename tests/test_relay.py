@@ -16,6 +16,7 @@ from pipecat.frames.frames import (
     MetricsFrame,
     OutputAudioRawFrame,
     TTSSpeakFrame,
+    TTSStoppedFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
@@ -23,7 +24,8 @@ from pipecat.processors.frame_processor import FrameDirection
 
 from pipecat_bey import BeyParams
 from pipecat_bey.config import BEY_AUDIO_TRACK
-from pipecat_bey.daily.backstage_room import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE, BackstageRoom
+from pipecat_bey.daily.backstage_room import BackstageRoom
+from pipecat_bey.daily.speech_writer import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE
 from pipecat_bey.placements.relay_playout import RelayPlayout
 from pipecat_bey.testing import AvatarBehaviour, Fault, relayed_video
 from pipecat_bey.testing.audio import (
@@ -81,15 +83,12 @@ async def test_speech_goes_backstage_in_whole_chunks_and_a_barge_in_drops_it():
     one_second = b"\x01\x00" * 16000
     await room.send_speech(OutputAudioRawFrame(one_second, 16000, 1))
     chunk = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
-    queued = []
-    while not room._chunks.empty():  # what the writer would send, chunk by chunk
-        queued.append(room._chunks.get_nowait())
+    queued = room.speech.queued_chunks()  # what the writer would send, chunk by chunk
     assert queued and all(len(c) == chunk for c in queued)
-    for c in queued:
-        room._chunks.put_nowait(c)
-    room.end_of_speech()  # the utterance's tail goes too, short
+    await room.send_speech(TTSStoppedFrame())  # the utterance's tail goes too, short
+    assert len(room.speech.queued_chunks()) == len(queued) + 1
     assert 0.9 < room.queued_speech_s <= 1.0
-    dropped = room.drop_speech()
+    dropped = room.speech.drop()
     assert room.queued_speech_s == 0 and 0.9 < dropped <= 1.0
 
 

@@ -15,13 +15,11 @@ media as pipecat frames, and the room's deletion at the end, whatever happened.
 """
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
 from loguru import logger
-from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
@@ -42,15 +40,9 @@ from pipecat_bey._urls import daily_room_name
 from pipecat_bey.config import INTERRUPT_MESSAGE
 from pipecat_bey.daily.bot_room import camera_on
 from pipecat_bey.daily.rest import DailyRoomAPI
+from pipecat_bey.daily.speech_writer import SPEECH_SAMPLE_RATE, SpeechWriter
 from pipecat_bey.errors import BeyConfigError, DailyAPIError
 from pipecat_bey.rooms import AudioHandler, FramePusher, Participant, TaskFactory, VideoHandler
-
-SPEECH_SAMPLE_RATE = 24000
-"""Rate of the speech sent to the avatar: 24 kHz mono, as the reference integration sent."""
-
-SPEECH_CHUNK_S = 0.04
-"""Speech is written in 40 ms chunks (one 25 fps video frame each): a barge-in can
-only not take back the chunk being written."""
 
 AVATAR_AUDIO_INTERVAL_MS = 40
 """The avatar's voice comes back in 40 ms pieces: the output's chunk, and half the
@@ -119,15 +111,11 @@ class BackstageRoom:
         self._on_audio: AudioHandler | None = None
         self._on_video: VideoHandler | None = None
         self._out_sample_rate = SPEECH_SAMPLE_RATE
-        self._resampler = create_stream_resampler()
-        self._pending = bytearray()  # speech not yet a whole chunk
-        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
-        self._queued_bytes = 0  # in _chunks
+        self.speech = SpeechWriter(track)
+        """The speech on its way to the avatar."""
         self._writer: asyncio.Task | None = None
         self._closed = False
         self.output_channels = 1  # the avatar listens in mono
-        self.last_sent_at = 0.0
-        """When speech was last sent to the avatar (``time.monotonic()``)."""
 
     def __repr__(self) -> str:
         return f"BackstageRoom(room_url={self.room_url!r})"
@@ -236,7 +224,7 @@ class BackstageRoom:
                 f"could not join the avatar's room: {self._join_error or 'no answer'}"
             )
         await self._client.register_audio_destination(self.track)
-        self._writer = self._create_task(self._write_speech(), "bey_backstage_speech")
+        self._writer = self._create_task(self.speech.run(self._write), "bey_backstage_speech")
         return self.room_url
 
     def _callbacks(self) -> DailyCallbacks:
@@ -333,28 +321,15 @@ class BackstageRoom:
         """
 
     async def send_speech(self, frame: Frame) -> None:
-        """Queue speech for the avatar, in whole chunks at the track's rate.
+        """Queue speech for the avatar; ``TTSStoppedFrame`` sends the utterance's tail too.
 
         Args:
-            frame: Mono speech audio at any rate; ``TTSStoppedFrame`` sends the
-                utterance's last partial chunk too.
+            frame: Mono speech audio at any rate, or the TTS start or stop.
         """
-        if isinstance(frame, TTSStoppedFrame):
-            self.end_of_speech()
-        if not isinstance(frame, OutputAudioRawFrame):
-            return
-        audio = await self._resampler.resample(frame.audio, frame.sample_rate, SPEECH_SAMPLE_RATE)
-        self._pending.extend(audio)
-        chunk_bytes = int(SPEECH_SAMPLE_RATE * SPEECH_CHUNK_S) * 2
-        while len(self._pending) >= chunk_bytes:
-            self._queue_chunk(bytes(self._pending[:chunk_bytes]))
-            del self._pending[:chunk_bytes]
-
-    def end_of_speech(self) -> None:
-        """The utterance is over: send its last partial chunk too."""
-        if self._pending:
-            self._queue_chunk(bytes(self._pending))
-            self._pending.clear()
+        if isinstance(frame, OutputAudioRawFrame):
+            await self.speech.add(frame)
+        elif isinstance(frame, TTSStoppedFrame):
+            self.speech.end_of_speech()
 
     async def clear_speech(self, interruption: InterruptionFrame, destination: str | None) -> None:
         """Barge-in: drop the speech not yet sent.
@@ -363,41 +338,21 @@ class BackstageRoom:
             interruption: Unused: nothing of the avatar's speech is in the output.
             destination: Unused.
         """
-        self.drop_speech()
-
-    def drop_speech(self) -> float:
-        """Drop the speech not yet sent.
-
-        Returns:
-            Seconds of speech dropped.
-        """
-        dropped = len(self._pending)
-        self._pending.clear()
-        while not self._chunks.empty():
-            dropped += len(self._chunks.get_nowait())
-        self._queued_bytes = 0
-        return dropped / 2 / SPEECH_SAMPLE_RATE
+        self.speech.drop()
 
     @property
     def queued_speech_s(self) -> float:
         """Seconds of speech waiting to be sent to the avatar."""
-        return (self._queued_bytes + len(self._pending)) / 2 / SPEECH_SAMPLE_RATE
+        return self.speech.queued_s
 
-    def _queue_chunk(self, chunk: bytes) -> None:
-        self._chunks.put_nowait(chunk)
-        self._queued_bytes += len(chunk)
+    @property
+    def last_sent_at(self) -> float:
+        """When speech was last sent to the avatar (``time.monotonic()``)."""
+        return self.speech.last_sent_at
 
-    async def _write_speech(self) -> None:
-        """Write queued chunks one after the other, each as it is due (paced by Daily)."""
-        while True:
-            chunk = await self._chunks.get()
-            self._queued_bytes -= len(chunk)
-            if self._client is None:
-                continue
-            frame = OutputAudioRawFrame(audio=chunk, sample_rate=SPEECH_SAMPLE_RATE, num_channels=1)
-            frame.transport_destination = self.track
+    async def _write(self, frame: OutputAudioRawFrame) -> None:
+        if self._client is not None:
             await self._client.write_audio_frame(frame)
-            self.last_sent_at = time.monotonic()
 
     async def interrupt_avatar(self, participant_id: str) -> None:
         """Send the avatar the "interrupt" app message, ahead of any queued speech.
