@@ -84,10 +84,9 @@ class SpeechDispatch:
         Args:
             speaking: Whether it speaks now.
         """
-        self._router.microphone_speaking(speaking)
-        if not speaking:
-            # The bot's own voice may have played out since the avatar took over.
-            await self.sync_microphone()
+        # Its voice played out: the microphone may go off, a waiting avatar take over.
+        async with self._lock:
+            await self._apply(self._router.microphone_speaking(speaking))
 
     async def interrupt(self, frame: InterruptionFrame, direction: FrameDirection) -> bool:
         """Barge-in: drop held speech, clear what is queued, tell the avatar at once.

@@ -34,6 +34,7 @@ class NoticeKind(Enum):
     HELD_SPEECH_OVERFLOW = "held_speech_overflow"  # first drop of held speech in an episode
     SPEECH_MUTED = "speech_muted"  # first speech dropped for want of avatar and fallback
     HELD_SPEECH_RELEASED = "held_speech_released"  # held speech went where speech goes now
+    AVATAR_WAITS = "avatar_waits"  # a late avatar takes over once the bot's own voice ends
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class SpeechRouter:
         self._muted_noticed = False
         self._to_avatar_since_interrupt = False
         self._avatar_interrupted = False
+        self._avatar_waiting = False  # ready, but the bot's own voice still plays
         self.dropped_s = 0.0
         """Seconds of held speech dropped so far, for want of room."""
 
@@ -225,9 +227,26 @@ class SpeechRouter:
     def avatar_ready(self) -> Routing:
         """The avatar listens: speech goes to its track, held speech first.
 
+        An avatar that comes late, while the bot speaks in its own voice, takes
+        over once that voice has played out (:meth:`microphone_speaking`): one
+        voice, and no silent face beside the bot's voice.
+
         Returns:
-            The held speech, tagged for the track.
+            The held speech, tagged for the track (nothing while the avatar waits).
         """
+        if self._route is Route.BOT_VOICE and self._microphone_speaking:
+            self._avatar_waiting = True
+            return Routing(
+                notices=[
+                    Notice(
+                        NoticeKind.AVATAR_WAITS,
+                        "the avatar is ready; it speaks for the bot once the bot's own "
+                        "voice has played out",
+                        warning=False,
+                    )
+                ]
+            )
+        self._avatar_waiting = False
         self._route = Route.AVATAR
         return self._release()
 
@@ -237,6 +256,7 @@ class SpeechRouter:
         Returns:
             The held speech, for the bot's own voice (or nothing without fallback).
         """
+        self._avatar_waiting = False
         self._route = Route.BOT_VOICE if self._fallback else Route.MUTED
         return self._release()
 
@@ -256,14 +276,20 @@ class SpeechRouter:
         destination = self._track if self._route is Route.AVATAR else None
         return Interruption(destination=destination, dropped_held_s=dropped)
 
-    def microphone_speaking(self, speaking: bool) -> None:
+    def microphone_speaking(self, speaking: bool) -> Routing:
         """Note the output transport's report on the bot's own microphone.
 
         Args:
             speaking: True on ``BotStartedSpeakingFrame``, False on
                 ``BotStoppedSpeakingFrame`` (for the microphone destination).
+
+        Returns:
+            What a waiting avatar taking over sends (see :meth:`avatar_ready`).
         """
         self._microphone_speaking = speaking
+        if not speaking and self._avatar_waiting:
+            return self.avatar_ready()
+        return Routing()
 
     def _whole_samples(self, frame: OutputAudioRawFrame) -> OutputAudioRawFrame | None:
         """Whole samples only, mixed down to the output's channels; None if nothing is left.

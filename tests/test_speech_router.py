@@ -222,3 +222,31 @@ def test_what_goes_out_is_what_was_said_minus_what_the_interruption_dropped(
     # The second utterance arrives whole, after it, on the avatar's track.
     assert audio(out_after) == mono(after)
     assert all(f.transport_destination == TRACK for f in out_before + out_after)
+
+
+def test_a_late_avatar_takes_over_once_the_bots_own_voice_has_played_out():
+    r = router()
+    r.avatar_lost()  # the avatar did not come in time: the bot speaks for itself
+    first = feed(r, utterance(noise(2400, seed=1), [480]))
+    assert first and all(f.transport_destination is None for f in first)
+    r.microphone_speaking(True)  # ...and is still heard
+    ready = r.avatar_ready()  # the late avatar listens now
+    assert ready.frames == [] and [n.kind for n in ready.notices] == [NoticeKind.AVATAR_WAITS]
+    # One voice: more speech is the bot's own, and no face of the avatar beside it.
+    more = feed(r, utterance(noise(2400, seed=2), [480]))
+    assert more and all(f.transport_destination is None for f in more)
+    assert not r.passes_avatar_media(False) and r.microphone_on
+    r.microphone_speaking(False)  # the bot's voice has played out: the avatar takes over
+    assert r.route is Route.AVATAR and r.passes_avatar_media(False) and not r.microphone_on
+    after = feed(r, utterance(noise(2400, seed=3), [480]))
+    assert after and all(f.transport_destination == TRACK for f in after)
+
+
+def test_an_avatar_lost_while_waiting_does_not_take_over():
+    r = router()
+    r.avatar_lost()
+    r.microphone_speaking(True)
+    r.avatar_ready()
+    r.avatar_lost()  # it left again before the bot's voice ended
+    assert r.microphone_speaking(False).frames == []
+    assert r.route is Route.BOT_VOICE
