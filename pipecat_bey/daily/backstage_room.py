@@ -36,12 +36,12 @@ from pipecat.transports.daily.transport import (
     DailyTransportClient,
 )
 
-from pipecat_bey._urls import daily_room_name
 from pipecat_bey.config import INTERRUPT_MESSAGE
 from pipecat_bey.daily.bot_room import camera_on
+from pipecat_bey.daily.private_room import PrivateRoom
 from pipecat_bey.daily.rest import DailyRoomAPI
 from pipecat_bey.daily.speech_writer import SPEECH_SAMPLE_RATE, SpeechWriter
-from pipecat_bey.errors import BeyConfigError, DailyAPIError
+from pipecat_bey.errors import DailyAPIError
 from pipecat_bey.rooms import AudioHandler, FramePusher, Participant, TaskFactory, VideoHandler
 
 AVATAR_AUDIO_INTERVAL_MS = 40
@@ -87,22 +87,16 @@ class BackstageRoom:
             BeyConfigError: If ``room_url`` is not a Daily room URL, or there is
                 neither a room nor a key to create one with.
         """
-        if room_url is not None:
-            daily_room_name(room_url)
-        elif not can_create_room:
-            raise BeyConfigError(
-                "the relay placement creates a private Daily room for the avatar: set "
-                "DAILY_API_KEY (or pass daily_api_key=...), or pass relay_room_url=..."
-            )
+        self._room = PrivateRoom(
+            url=room_url,
+            token=token,
+            can_create=can_create_room,
+            rest=rest,
+            lifetime_s=lifetime_s,
+            bot_name=bot_name,
+        )
         self.track = track
-        self.room_url: str | None = room_url
-        self._token = token
-        self._lifetime_s = lifetime_s
         self._bot_name = bot_name
-        self._created = False
-        self._creating: asyncio.Future[str] | None = None
-        self._rest = rest
-        self._daily: DailyRoomAPI | None = None
         self._setup: FrameProcessorSetup | None = None
         self._create_task: TaskFactory | None = None
         self._client: DailyTransportClient | None = None
@@ -119,6 +113,11 @@ class BackstageRoom:
 
     def __repr__(self) -> str:
         return f"BackstageRoom(room_url={self.room_url!r})"
+
+    @property
+    def room_url(self) -> str | None:
+        """The private room's URL, once known."""
+        return self._room.url
 
     def on_events(
         self,
@@ -181,29 +180,12 @@ class BackstageRoom:
         """
         if self._setup is None or self._create_task is None:
             raise RuntimeError("bind() the backstage room before preparing it")
-        self._daily = self._rest()  # there once the service has its HTTP session
-        if self.room_url is None:
-            # Refused at construction without a key; with one, there is the API.
-            assert self._daily is not None
-            # Shielded: a room whose creation is under way when the pipeline ends is
-            # still deleted once Daily answers (see close()).
-            self._creating = asyncio.ensure_future(
-                self._daily.create_private_room(
-                    DailyRoomAPI.new_room_name("pipecat-bey-relay"), lifetime_s=self._lifetime_s
-                )
-            )
-            self.room_url = await asyncio.shield(self._creating)
-            self._created = True
-            logger.info(f"created the avatar's private room {self.room_url}")
-        if self._token is None and self._daily is not None:
-            self._token = await self._daily.mint_owner_token(
-                self.room_url, user_name=self._bot_name, ttl_s=self._lifetime_s
-            )
+        room_url = await self._room.open()
         if self._closed:
             raise DailyAPIError("the pipeline ended while the avatar's room was being prepared")
         self._client = DailyTransportClient(
-            self.room_url,
-            self._token,
+            room_url,
+            self._room.token,
             self._bot_name,
             DailyParams(
                 audio_in_enabled=True,
@@ -225,7 +207,7 @@ class BackstageRoom:
             )
         await self._client.register_audio_destination(self.track)
         self._writer = self._create_task(self.speech.run(self._write), "bey_backstage_speech")
-        return self.room_url
+        return room_url
 
     def _callbacks(self) -> DailyCallbacks:
         """Daily's events, the few the room needs forwarded, the rest ignored."""
@@ -389,18 +371,4 @@ class BackstageRoom:
             except (TimeoutError, asyncio.TimeoutError):
                 logger.warning("leaving the avatar's private room timed out")
             await client.cleanup()
-        creating = self._creating
-        if creating is not None and not creating.done():
-            await asyncio.wait({creating}, timeout=timeout_s)
-            if creating.done() and not creating.cancelled() and not creating.exception():
-                self.room_url, self._created = creating.result(), True
-        if self._created and self._daily is not None and self.room_url is not None:
-            try:
-                await asyncio.wait_for(self._daily.delete_room(self.room_url), timeout_s)
-            except (DailyAPIError, TimeoutError, asyncio.TimeoutError) as e:
-                logger.warning(
-                    f"could not delete the avatar's private room ({e or 'timed out'}); "
-                    f"Daily closes it within {self._lifetime_s / 60:.0f} min"
-                )
-                return
-            logger.info("deleted the avatar's private room")
+        await self._room.delete(timeout_s)
