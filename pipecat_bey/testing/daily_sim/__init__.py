@@ -30,17 +30,26 @@ meeting tokens, rooms and ``CallClient.update_remote_participants`` take Daily's
 participant permissions.
 
 The modules form layers, each importing only the ones below it; a module's
-docstring names the group it belongs to (the participant, room or media layer,
-or the bottom one):
+docstring names the group it belongs to (the world, call-client, REST, participant,
+room or media layer, or the bottom one):
 
-- ``world``: ``DailySimulation``, which holds everything and binds the stand-ins;
-- ``call_client``, ``rest``, ``avatar``, ``user``: what joins rooms or serves them
-  (daily-python's ``CallClient`` and ``Daily``; Daily's REST endpoints; the
-  Beyond Presence avatar and its behaviour; the user);
-- ``participant``: what the scripted participants share (joining, speaking,
-  listening, what they received);
-- ``room``, ``records``: a room, who is in it and what it lets through; what a
-  participant records of what it received;
+- ``world``: ``DailySimulation``, which holds everything and is made of the parts
+  below it;
+- ``stand_ins``, ``domain``, ``runtime``, ``bey_sessions``, ``world_settings``:
+  the world's parts (what it installs in ``DailyTransport``'s module; its rooms and
+  meeting tokens; its loop, tasks, callback thread and waiting; the avatars Beyond
+  Presence sessions send; its settings, ``realistic()`` and ``from_settings``);
+- ``call_client``, ``daily``, ``rest``, ``avatar``, ``user``: what joins rooms or
+  serves them (daily-python's ``CallClient`` and ``Daily``; Daily's REST endpoints;
+  the Beyond Presence avatar and its behaviour; the user);
+- ``call_joining``, ``call_publishing``, ``call_rendering``, ``call_participants``,
+  ``participant``: the call client's parts (joining and leaving; publishing its
+  inputs and custom tracks; its renderers; the others, app messages and permission
+  updates) and what the scripted participants share (joining, speaking, listening,
+  what they received);
+- ``room``, ``records``, ``call_events``: a room, who is in it and what it lets
+  through; what a participant records of what it received; what a call client
+  tells its application (events, completions);
 - ``delivery``: what carries media and app messages between a room's members;
 - ``member``: someone in a room, who it is, what it publishes, what it is told;
 - ``reception``: what a member receives and is shown of the others;
@@ -70,7 +79,8 @@ from pipecat_bey.testing.daily_sim.room import JoinError, Room
 from pipecat_bey.testing.daily_sim.tracks import CAMERA, MICROPHONE, custom_audio
 from pipecat_bey.testing.daily_sim.user import SimulatedUser
 from pipecat_bey.testing.daily_sim.video import VideoFrame
-from pipecat_bey.testing.daily_sim.world import WORLD_SETTINGS, DailySimulation
+from pipecat_bey.testing.daily_sim.world import DailySimulation
+from pipecat_bey.testing.daily_sim.world_settings import WORLD_SETTINGS
 
 __all__ = [
     "BEY_TRACK",

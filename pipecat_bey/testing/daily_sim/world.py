@@ -1,9 +1,14 @@
-"""Top layer: the simulation, holding the rooms and pointing DailyTransport at them.
+"""World layer, its top: the simulation, holding the rooms and pointing DailyTransport at them.
 
 ``DailySimulation`` is the one part that sees the whole: it gives each
 layer below what that layer needs (rooms a ``RoomHost``, participants a
-``ParticipantHost``, the REST endpoints a ``RestHost``) and, while active,
-installs in ``pipecat.transports.daily.transport`` stand-ins bound to itself.
+``ParticipantHost``, call clients a ``CallHost``, the REST endpoints a
+``RestHost``) and, while active, installs in ``pipecat.transports.daily.transport``
+stand-ins bound to itself. It is made of the other world modules' parts:
+``stand_ins`` (what it installs), ``domain`` (its rooms and meeting tokens),
+``runtime`` (its loop, tasks, callback thread and waiting), ``bey_sessions``
+(the avatars Beyond Presence sessions send) and ``world_settings`` (its
+constructors' settings, its network's).
 
 Its timings default to a fast, kind world for tests. ``REALISTIC`` (of
 ``realistic``) is a named set of values nearer a real call
@@ -13,64 +18,25 @@ recorded timings for instance.
 """
 
 import asyncio
-import itertools
-import queue
-import secrets
-import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
-import pipecat.transports.daily.transport as transport_module
-from loguru import logger
-
-from pipecat_bey.models import CreatePipecatSessionRequest
 from pipecat_bey.testing.bey_emulator import BeyEmulator
-from pipecat_bey.testing.daily_sim import tokens
-from pipecat_bey.testing.daily_sim.audio import CustomAudioSource
 from pipecat_bey.testing.daily_sim.avatar import AvatarBehaviour, SimulatedAvatar
-from pipecat_bey.testing.daily_sim.call_client import CallClient, Daily
-from pipecat_bey.testing.daily_sim.changes import Changes
-from pipecat_bey.testing.daily_sim.devices import (
-    CustomAudioTrack,
-    CustomVideoTrack,
-    Devices,
-    VirtualSpeakerDevice,
-)
+from pipecat_bey.testing.daily_sim.bey_sessions import BeySessions
+from pipecat_bey.testing.daily_sim.devices import Devices
+from pipecat_bey.testing.daily_sim.domain import Domain
 from pipecat_bey.testing.daily_sim.network import Network
-from pipecat_bey.testing.daily_sim.permissions import parse as parse_permissions
-from pipecat_bey.testing.daily_sim.realistic import REALISTIC
 from pipecat_bey.testing.daily_sim.rest import DailyRESTServer
 from pipecat_bey.testing.daily_sim.room import Room
-from pipecat_bey.testing.daily_sim.video import CustomVideoSource
-
-# What DailyTransport imported from daily-python, and what stands in for it.
-_PATCHED_NAMES = (
-    "CallClient",
-    "Daily",
-    "CustomAudioSource",
-    "CustomAudioTrack",
-    "CustomVideoSource",
-    "CustomVideoTrack",
-    "VirtualSpeakerDevice",
-)
-
-# Predicates given to ``wait_for`` may watch things outside the simulation (a bot's
-# events, errors) that never notify it, so they are also re-checked this often.
-_RECHECK_S = 0.25
-
-# The world's timing settings: what ``from_settings`` reads (seconds, all of them;
-# ``receive_buffer_s`` may also be None, its default).
-WORLD_SETTINGS = (
-    "subscribe_latency_s",
-    "join_latency_s",
-    "rest_latency_s",
-    "network_delay_s",
-    "jitter_s",
-    "receive_buffer_s",
-    "app_message_delay_s",
+from pipecat_bey.testing.daily_sim.runtime import Runtime
+from pipecat_bey.testing.daily_sim.stand_ins import StandIns
+from pipecat_bey.testing.daily_sim.tokens import TokenClaims
+from pipecat_bey.testing.daily_sim.world_settings import (
+    NetworkSetting,
+    arguments_from_settings,
+    realistic_settings,
 )
 
 
@@ -160,30 +126,15 @@ class DailySimulation:
             receive_buffer_s=receive_buffer_s,
         )
         self.default_behaviour = default_behaviour or AvatarBehaviour()
-        self.rooms: dict[str, Room] = {}
-        self.avatars: list[SimulatedAvatar] = []
         self.devices = Devices()
-        self.stand_ins: dict[str, type] = {
-            "CallClient": CallClient.bound_to(self),
-            "Daily": Daily.bound_to(self.devices),
-            "CustomAudioSource": CustomAudioSource,
-            "CustomAudioTrack": CustomAudioTrack.bound_to(self.devices),
-            "CustomVideoSource": CustomVideoSource,
-            "CustomVideoTrack": CustomVideoTrack,
-            "VirtualSpeakerDevice": VirtualSpeakerDevice,
-        }
-        self._room_names = itertools.count(1)
-        self._secret = secrets.token_bytes(32)
+        self._runtime = Runtime()
+        self._daily_domain = Domain(self)
+        self.rooms: dict[str, Room] = self._daily_domain.rooms
+        self._stand_ins = StandIns(self)
+        self.stand_ins: dict[str, type] = self._stand_ins.classes
         self._rest = DailyRESTServer(self, api_key)
-        self._saved: dict[str, Any] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._callbacks: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._callback_thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._bey_listeners: list[tuple[BeyEmulator, Callable[..., Any]]] = []
-        self._changes = Changes(recheck_s=_RECHECK_S)
+        self._bey = BeySessions(self)
+        self.avatars: list[SimulatedAvatar] = self._bey.avatars
 
     def __repr__(self) -> str:
         return f"DailySimulation(domain={self.domain!r}, rooms={list(self.rooms)})"
@@ -204,17 +155,7 @@ class DailySimulation:
         Returns:
             The simulation (not started).
         """
-        world = {
-            k: None if v is None and k == "receive_buffer_s" else float(v)
-            for k, v in settings.items()
-            if k in WORLD_SETTINGS
-        }
-        if "default_behaviour" not in kwargs:
-            kwargs["default_behaviour"] = AvatarBehaviour.from_settings(
-                {k: v for k, v in settings.items() if k not in WORLD_SETTINGS},
-                known_elsewhere=WORLD_SETTINGS,
-            )
-        return cls(**{**world, **kwargs})
+        return cls(**arguments_from_settings(settings, kwargs))
 
     @classmethod
     def realistic(cls, **overrides: Any) -> "DailySimulation":
@@ -227,55 +168,24 @@ class DailySimulation:
         Returns:
             The simulation (not started).
         """
-        avatar_fields = set(AvatarBehaviour.__dataclass_fields__)
-        known = set(WORLD_SETTINGS) | avatar_fields
-        settings = {**REALISTIC, **{k: v for k, v in overrides.items() if k in known}}
-        kwargs = {k: v for k, v in overrides.items() if k not in known}
+        settings, kwargs = realistic_settings(overrides)
         return cls.from_settings(settings, **kwargs)
 
     # The network's settings; they may be changed while the simulation runs.
-    @property
-    def network_delay_s(self) -> float:
-        """One-way delay of audio and video."""
-        return self.network.delay_s
-
-    @network_delay_s.setter
-    def network_delay_s(self, value: float) -> None:
-        self.network.delay_s = value
-
-    @property
-    def jitter_s(self) -> float:
-        """Maximum extra delay of a piece of media."""
-        return self.network.jitter_s
-
-    @jitter_s.setter
-    def jitter_s(self, value: float) -> None:
-        self.network.jitter_s = value
-
-    @property
-    def receive_buffer_s(self) -> float | None:
-        """The receivers' jitter buffer past ``network_delay_s`` (None: ``jitter_s``)."""
-        return self.network.receive_buffer_s
-
-    @receive_buffer_s.setter
-    def receive_buffer_s(self, value: float | None) -> None:
-        self.network.receive_buffer_s = value
-
-    @property
-    def app_message_delay_s(self) -> float:
-        """One-way delay of app messages."""
-        return self.network.app_message_delay_s
-
-    @app_message_delay_s.setter
-    def app_message_delay_s(self, value: float) -> None:
-        self.network.app_message_delay_s = value
+    network_delay_s = NetworkSetting[float]("delay_s", "One-way delay of audio and video.")
+    jitter_s = NetworkSetting[float]("jitter_s", "Maximum extra delay of a piece of media.")
+    receive_buffer_s = NetworkSetting[float | None](
+        "receive_buffer_s",
+        "The receivers' jitter buffer past ``network_delay_s`` (None: ``jitter_s``).",
+    )
+    app_message_delay_s = NetworkSetting[float](
+        "app_message_delay_s", "One-way delay of app messages."
+    )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio loop the simulation runs on."""
-        if self._loop is None:
-            raise RuntimeError("the simulation is not started")
-        return self._loop
+        return self._runtime.loop
 
     @property
     def rest_url(self) -> str:
@@ -289,39 +199,24 @@ class DailySimulation:
         Raises:
             RuntimeError: If another simulation is active.
         """
-        # DailyTransport's module has one set of names, so one simulation at a time.
-        installed = transport_module.CallClient
-        if isinstance(installed, type) and issubclass(installed, CallClient):
-            raise RuntimeError("another DailySimulation is already active")
-        self._loop = asyncio.get_running_loop()
-        self.network.bind(self._loop)
+        self._stand_ins.check_none_installed()
+        loop = asyncio.get_running_loop()
+        self._runtime.bind(loop)
+        self.network.bind(loop)
         await self._rest.start()
-        self._callback_thread = threading.Thread(
-            target=self._run_callbacks, name="daily-sim-callbacks", daemon=True
-        )
-        self._callback_thread.start()
-        for name in _PATCHED_NAMES:
-            self._saved[name] = getattr(transport_module, name)
-            setattr(transport_module, name, self.stand_ins[name])
+        self._runtime.start_callbacks()
+        self._stand_ins.install()
 
     async def stop(self) -> None:
         """Restore daily-python, stop the avatars and the REST stand-in."""
-        for emulator, listener in self._bey_listeners:
-            emulator.remove_session_listener(listener)
-        self._bey_listeners.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._bey.detach_all()
+        await self._runtime.cancel_tasks()
         for room in self.rooms.values():
             room.close()
         self.network.close()
-        for name, value in self._saved.items():
-            setattr(transport_module, name, value)
-        self._saved.clear()
+        self._stand_ins.restore()
         await self._rest.stop()
-        self._callbacks.put(None)
-        if self._callback_thread is not None:
-            await asyncio.to_thread(self._callback_thread.join, 5)
+        await self._runtime.stop_callbacks()
 
     async def __aenter__(self) -> "DailySimulation":
         await self.start()
@@ -335,7 +230,7 @@ class DailySimulation:
     ) -> None:
         await self.stop()
 
-    # The callback thread: daily-python calls handlers from threads of its own.
+    # The callback thread, tasks and waiting.
     def dispatch(self, callback: Callable[..., Any], *args: Any) -> None:
         """Call ``callback(*args)`` from the simulation's callback thread, in order.
 
@@ -343,22 +238,11 @@ class DailySimulation:
             callback: The callable.
             *args: Its arguments.
         """
-        self._callbacks.put((callback, args))
-
-    def _run_callbacks(self) -> None:
-        while True:
-            item = self._callbacks.get()
-            if item is None:
-                return
-            callback, args = item
-            try:
-                callback(*args)
-            except Exception as e:  # a failing handler must not stop the others
-                logger.error(f"simulated Daily callback {callback!r} failed: {e!r}")
+        self._runtime.dispatch(callback, *args)
 
     def notify(self) -> None:
         """Wake whoever waits in :meth:`wait_for` (something happened in a room)."""
-        self._changes.notify()
+        self._runtime.notify()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Wait until ``predicate()`` holds.
@@ -373,7 +257,7 @@ class DailySimulation:
         Returns:
             True once it holds, False if the time ran out first.
         """
-        return await self._changes.wait_for(predicate, timeout)
+        return await self._runtime.wait_for(predicate, timeout)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> "asyncio.Task[Any]":
         """Run a coroutine of the simulation's; it is cancelled when the simulation stops.
@@ -385,10 +269,7 @@ class DailySimulation:
         Returns:
             The task.
         """
-        task = self.loop.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._runtime.spawn(coro, name)
 
     # Rooms and tokens.
     def create_room(
@@ -406,12 +287,9 @@ class DailySimulation:
         Returns:
             The room.
         """
-        name = name or f"room-{next(self._room_names)}"
-        if name in self.rooms:
-            raise ValueError(f"a room named {name!r} exists already")
-        room = Room(self, name, private=private, owner_only_broadcast=owner_only_broadcast)
-        self.rooms[name] = room
-        return room
+        return self._daily_domain.create_room(
+            name, private=private, owner_only_broadcast=owner_only_broadcast
+        )
 
     def delete_room(self, name: str) -> None:
         """Delete a room, removing whoever is in it.
@@ -419,10 +297,7 @@ class DailySimulation:
         Args:
             name: The room.
         """
-        room = self.rooms.pop(name)
-        for member in room.participants():
-            room.remove(member, "leftCall", removed_reason="room-deleted")
-        room.close()
+        self._daily_domain.delete_room(name)
 
     def room_for_url(self, url: str) -> Room | None:
         """The room a URL names, if it is one of this simulation's.
@@ -433,10 +308,7 @@ class DailySimulation:
         Returns:
             The room, or None.
         """
-        parts = urlsplit(url)
-        if parts.hostname != f"{self.domain}.daily.co":
-            return None
-        return self.rooms.get(parts.path.strip("/"))
+        return self._daily_domain.room_for_url(url)
 
     def mint_token(
         self,
@@ -470,22 +342,16 @@ class DailySimulation:
         Raises:
             ValueError: If the permissions are not of Daily's shape.
         """
-        if permissions is not None:
-            parse_permissions(permissions)  # a token carries only what Daily would accept
-            permissions = dict(permissions)
-        if ttl_s is not None:
-            exp = time.time() + ttl_s
-        return self.mint_token_properties(
-            {
-                "room_name": room.name if isinstance(room, Room) else room,
-                "user_name": user_name,
-                "user_id": user_id,
-                "is_owner": is_owner,
-                "exp": exp,
-                "eject_at_token_exp": eject_at_token_exp,
-                "eject_after_elapsed": eject_after_elapsed,
-                "permissions": permissions,
-            }
+        return self._daily_domain.mint_token(
+            room,
+            user_name=user_name,
+            user_id=user_id,
+            is_owner=is_owner,
+            exp=exp,
+            ttl_s=ttl_s,
+            eject_at_token_exp=eject_at_token_exp,
+            eject_after_elapsed=eject_after_elapsed,
+            permissions=permissions,
         )
 
     def mint_token_properties(self, properties: dict[str, Any]) -> str:
@@ -497,9 +363,9 @@ class DailySimulation:
         Returns:
             The token.
         """
-        return tokens.mint(properties, self._secret)
+        return self._daily_domain.mint(properties)
 
-    def verify_token(self, token: str) -> tokens.TokenClaims:
+    def verify_token(self, token: str) -> TokenClaims:
         """Check a token was minted by this simulation.
 
         Args:
@@ -508,7 +374,7 @@ class DailySimulation:
         Returns:
             Its claims.
         """
-        return tokens.verify(token, self._secret)
+        return self._daily_domain.verify(token)
 
     # The avatar.
     def attach_bey(self, emulator: BeyEmulator, behaviour: AvatarBehaviour | None = None) -> None:
@@ -519,20 +385,4 @@ class DailySimulation:
             behaviour: How the avatars behave (join delay, failures; None: the
                 simulation's ``default_behaviour``).
         """
-        behaviour = behaviour or self.default_behaviour
-
-        def on_session(request: Any, session: Any) -> None:
-            if not isinstance(request, CreatePipecatSessionRequest):
-                return
-            room = self.room_for_url(request.url)
-            if room is None:
-                logger.warning(f"Bey session {session.id} names no simulated room; no avatar")
-                return
-            token = request.token.get_secret_value()
-            for copy in range(2 if behaviour.second_avatar else 1):
-                avatar = SimulatedAvatar(self, room, token, behaviour, session_id=session.id)
-                self.avatars.append(avatar)
-                self.spawn(avatar.run(extra_delay_s=copy * 0.2), f"avatar-{session.id}-{copy}")
-
-        emulator.add_session_listener(on_session)
-        self._bey_listeners.append((emulator, on_session))
+        self._bey.attach(emulator, behaviour or self.default_behaviour)
