@@ -3,21 +3,30 @@
 The bot runs on pipecat's development runner with its default SmallWebRTC
 transport. The avatar is the simulated one, in a private room of the simulated
 Daily, its face and voice relayed through the bot's own output into the page;
-the bot's speech comes from a WAV clip instead of an LLM and TTS. Run it:
+the bot's speech comes from a WAV clip instead of an LLM and TTS. Run it, from
+the repository's root:
 
     pip install -e ".[examples]"
-    python examples/offline_web_bot.py        # then open http://localhost:7860/client
+    (cd examples/web && npm ci && npm run build)   # the page's client, once
+    python examples/offline_web_bot.py             # then open http://localhost:7860
 
-pipecat's prebuilt page at /client loads Daily's client bundle from a CDN, so it
-needs the internet even for SmallWebRTC; any client built on
-``@pipecat-ai/client-js`` with ``@pipecat-ai/small-webrtc-transport`` works offline
-(``tests/browser`` has one). The bot greets the client when it connects; an RTVI
-client message of type ``barge-in`` interrupts it, as a user speaking over it would.
+It serves its own page (``examples/web/``), whose client is built from
+``@pipecat-ai/client-js`` and ``@pipecat-ai/small-webrtc-transport`` and asks
+for no STUN server, so nothing leaves the machine. pipecat's prebuilt page
+(``/client``) would load Daily's client bundle from a CDN even for SmallWebRTC,
+and fail offline; ``/client`` leads to this page instead. The bot greets the page
+when it connects; its Barge in button sends the RTVI client message ``barge-in``,
+which interrupts the bot as a user speaking over it would.
 """
 
+import os
+import sys
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
 from loguru import logger
 from pipecat.frames.frames import TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -34,6 +43,65 @@ GREETING = "Hello, and welcome!"
 CLIP = Path(str(files("pipecat_bey") / "assets" / "demo_speech.wav"))
 BEHAVIOUR = AvatarBehaviour(join_delay_s=0.5)
 """The simulated avatar: joins half a second after its session starts, 320x240 at 25 fps."""
+
+WEB = Path(__file__).resolve().parent / "web"
+"""The page: ``index.html`` and ``app.js``, and the client built into ``dist/``."""
+PAGE_FILES = {
+    "/": WEB / "index.html",
+    "/app.js": WEB / "app.js",
+    "/pipecat-client.js": WEB / "dist" / "pipecat-client.js",
+}
+
+
+def build_command() -> str:
+    """The one command that builds the page's client, as run from the current directory.
+
+    Returns:
+        A shell command line.
+    """
+    where = os.path.relpath(WEB)
+    if where.startswith(".."):
+        where = str(WEB)
+    return f"(cd {where} && npm ci && npm run build)"
+
+
+def page_missing() -> str | None:
+    """Why the page cannot be served, naming the command that builds it.
+
+    Returns:
+        The reason, or None when every file of the page is there.
+    """
+    missing = [path for path in PAGE_FILES.values() if not path.is_file()]
+    if not missing:
+        return None
+    names = ", ".join(os.path.relpath(path, WEB.parent.parent) for path in missing)
+    return f"the page is not built ({names} missing); build it once with: {build_command()}"
+
+
+def add_page_routes(app: FastAPI) -> None:
+    """Serve the page at ``/``, and send ``/client`` (the prebuilt page) there.
+
+    Call it before the runner adds its own routes (routes match in the order they
+    were added), that is, before ``pipecat.runner.run.main``.
+
+    Args:
+        app: The runner's FastAPI app.
+    """
+
+    def serve(path: Path) -> Callable[[], Awaitable[FileResponse]]:
+        async def page_file() -> FileResponse:
+            return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+        return page_file
+
+    for route, path in PAGE_FILES.items():
+        app.add_api_route(route, serve(path), methods=["GET"], include_in_schema=False)
+
+    async def to_the_page() -> RedirectResponse:
+        return RedirectResponse(url="/")
+
+    for route in ("/client", "/client/"):
+        app.add_api_route(route, to_the_page, methods=["GET"], include_in_schema=False)
 
 
 def transport_params() -> TransportParams:
@@ -86,6 +154,9 @@ async def bot(runner_args: RunnerArguments) -> None:
 
 
 if __name__ == "__main__":
-    from pipecat.runner.run import main
+    if problem := page_missing():
+        sys.exit(f"offline_web_bot: error: {problem}")
+    from pipecat.runner.run import app, main
 
+    add_page_routes(app)
     main()

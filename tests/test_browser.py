@@ -1,18 +1,21 @@
 """A real browser sees and hears the bot: headless Chromium on SmallWebRTC, offline.
 
 Each case runs ``tests/browser/session.py`` inside a network namespace of its own
-(``unshare -n``): the bot serves the pipecat runner on 10.203.0.1, the page built from
-``tests/browser/page/`` connects through the runner's ``/start`` route, lets the bot
-speak, then sends the RTVI client message ``barge-in``. This test judges what the page
-recorded (getStats every 100 ms, and every presented frame read back from a canvas):
+(``unshare -n``): the bot serves the pipecat runner on 10.203.0.1, the page of
+``tests/browser/page/`` (with the client built in ``examples/web/``) connects through the
+runner's ``/start`` route, lets the bot speak, then sends the RTVI client message
+``barge-in``. This test judges what the page recorded (getStats every 100 ms, and every
+presented frame read back from a canvas):
 
 - video: frames decode at the expected size, at >= 20 fps while the bot speaks, show
   the avatar's colour, and carry frame numbers (16 cells in the bottom band) in order;
 - voice: samples arrive, the level is above silence while it speaks, and back to
-  silence within 1 s of the barge-in, staying there for >= 1 s.
+  silence within 1 s of the barge-in, staying there for >= 1 s;
+- the page ``examples/offline_web_bot.py`` serves itself loads from the bot alone (every
+  request it makes goes to the bot's origin), connects, and plays the avatar's video.
 
 Skips (with the reason) when Chromium, Playwright, aiortc, a network namespace (root)
-or the page bundle is missing; .ci/run provides them all and sets
+or the pages' client (``examples/web/dist/``) is missing; .ci/run provides them all and sets
 PIPECAT_BEY_BROWSER_REQUIRED=1, which turns such a skip into a failure.
 See tests/browser/README.md.
 """
@@ -31,7 +34,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER = ROOT / "tests" / "browser"
-DIST = BROWSER / "dist"
+WEB = ROOT / "examples" / "web"
+CLIENT = WEB / "dist" / "pipecat-client.js"
 CHROMIUM = os.environ.get("PIPECAT_BEY_CHROMIUM", "/usr/bin/chromium")
 
 WIDTH, HEIGHT = 320, 240
@@ -70,18 +74,18 @@ def _missing_requirement() -> str | None:
 
 
 def _build_page() -> str | None:
-    """Rebuild the page when its sources are newer; None when dist/ is ready."""
-    bundle = DIST / "page.js"
-    sources = [*BROWSER.glob("page/*"), BROWSER / "package.json"]
-    stale = not bundle.exists() or bundle.stat().st_mtime < max(p.stat().st_mtime for p in sources)
-    if stale and (BROWSER / "node_modules" / ".bin" / "esbuild").exists() and shutil.which("npm"):
+    """Rebuild the pages' client when its sources are newer; None when it is ready."""
+    sources = [WEB / "client.js", WEB / "package.json"]
+    newest = max(p.stat().st_mtime for p in sources)
+    stale = not CLIENT.exists() or CLIENT.stat().st_mtime < newest
+    if stale and (WEB / "node_modules" / ".bin" / "esbuild").exists() and shutil.which("npm"):
         build = subprocess.run(
-            ["npm", "run", "build"], cwd=BROWSER, capture_output=True, text=True, timeout=60
+            ["npm", "run", "build"], cwd=WEB, capture_output=True, text=True, timeout=60
         )
         if build.returncode != 0:
-            pytest.fail(f"building the page failed:\n{build.stdout}\n{build.stderr}")
-    if not bundle.exists():
-        return "the page is not built: run `npm ci && npm run build` in tests/browser"
+            pytest.fail(f"building the pages' client failed:\n{build.stdout}\n{build.stderr}")
+    if not CLIENT.exists():
+        return "the pages' client is not built: run `npm ci && npm run build` in examples/web"
     return None
 
 
@@ -102,9 +106,10 @@ def _kill_namespace(pid: int) -> None:
                 pass
 
 
-def _run_session(bot: Path, out: Path) -> dict:
+def _run_session(bot: Path, out: Path, *, bot_page: bool = False) -> dict:
     command = ["unshare", "-n", "--", sys.executable, str(BROWSER / "session.py")]
     command += ["--bot", str(bot), "--out", str(out), "--chromium", CHROMIUM]
+    command += ["--bot-page"] if bot_page else []
     command += ["--deadline-s", str(SESSION_TIMEOUT_S - 15)]
     with open(out / "session.log", "wb") as session_log:
         process = subprocess.Popen(
@@ -256,6 +261,27 @@ def judge(record: dict) -> tuple[dict, list[str]]:
     return summary, problems
 
 
+def judge_bot_page(seen: dict) -> list[str]:
+    """Every expectation the page the bot serves itself misses."""
+    problems = []
+    if seen.get("error"):
+        problems.append(f"the bot's page failed: {seen['error']} (status {seen.get('status')!r})")
+    origin = seen["origin"]
+    elsewhere = [
+        url for url in seen["requests"] if not url.startswith((origin + "/", "data:", "blob:"))
+    ]
+    if elsewhere:
+        problems.append(f"the bot's page made requests beyond the bot: {elsewhere[:5]}")
+    if not any(url.endswith("/pipecat-client.js") for url in seen["requests"]):
+        problems.append(f"the bot's page did not load its client: {seen['requests'][:10]}")
+    video = seen.get("video") or {}
+    if (video.get("width"), video.get("height")) != (WIDTH, HEIGHT):
+        problems.append(f"the bot's page showed video of {video}, expected {WIDTH}x{HEIGHT}")
+    if seen.get("audio_tracks") != ["live"]:
+        problems.append(f"the bot's page plays audio tracks {seen.get('audio_tracks')}")
+    return problems
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bot_name", list(BOTS))
 def test_browser_sees_and_hears_the_bot(bot_name: str, tmp_path: Path) -> None:
@@ -268,8 +294,12 @@ def test_browser_sees_and_hears_the_bot(bot_name: str, tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
 
-    record = _run_session(bot, tmp_path)
+    serves_a_page = bot_name == "offline_web_bot"
+    record = _run_session(bot, tmp_path, bot_page=serves_a_page)
     summary, problems = judge(record)
+    if serves_a_page:
+        problems += judge_bot_page(record.get("bot_page") or {"origin": "", "requests": []})
+        summary["bot_page_status"] = (record.get("bot_page") or {}).get("status")
     summary["timings"] = record.get("timings")
     summary["bot_exit_code"] = record.get("bot_exit_code")
     (tmp_path / "summary.json").write_text(json.dumps(summary, indent=2))

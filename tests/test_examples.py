@@ -1,6 +1,8 @@
 """The examples build their pipelines offline, and the offline bot runs to the end."""
 
 import importlib.util
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -143,3 +145,60 @@ async def test_offline_bot_runs_to_completion():
     assert result["interrupts"] >= 1
     assert result["user_heard_avatar_s"] > 2.0
     assert result["avatar_left"] == 1.0
+
+
+# The offline web bot serves a page of its own, which needs nothing beyond the bot.
+
+
+def test_the_offline_web_bot_serves_its_own_page_at_its_root():
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    web_bot = load("offline_web_bot")
+    app = FastAPI()
+    web_bot.add_page_routes(app)
+    client = TestClient(app)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert '<script src="pipecat-client.js">' in page.text and '<script src="app.js">' in page.text
+    assert "connectToBot" in client.get("/app.js").text
+    # pipecat's prebuilt page loads Daily's bundle from a CDN: /client leads here instead.
+    moved = client.get("/client", follow_redirects=False)
+    assert moved.is_redirect and moved.headers["location"] == "/"
+    # Nothing the page is made of names another host.
+    for name in ("index.html", "app.js", "client.js"):
+        source = (EXAMPLES / "web" / name).read_text()
+        assert "http://" not in source and "https://" not in source, name
+
+
+def test_the_offline_web_bot_names_the_one_command_that_builds_its_page(tmp_path):
+    """Without the page's client built, it says how to build it, and serves nothing."""
+    (tmp_path / "examples").mkdir()
+    shutil.copy(EXAMPLES / "offline_web_bot.py", tmp_path / "examples")
+    shutil.copytree(
+        EXAMPLES / "web",
+        tmp_path / "examples" / "web",
+        ignore=shutil.ignore_patterns("dist", "node_modules"),
+    )
+    result = subprocess.run(
+        [sys.executable, "examples/offline_web_bot.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "offline_web_bot" in line]
+    assert line == (
+        "offline_web_bot: error: the page is not built (examples/web/dist/pipecat-client.js "
+        "missing); build it once with: (cd examples/web && npm ci && npm run build)"
+    )
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_the_examples_readme_says_what_each_example_needs_and_how_to_run_it():
+    text = (EXAMPLES / "README.md").read_text()
+    for example in sorted(EXAMPLES.glob("*.py")):
+        assert f"`{example.name}`" in text, example.name
+    assert "(cd examples/web && npm ci && npm run build)" in text
+    assert "../README.md#deploy-to-pipecat-cloud" in text

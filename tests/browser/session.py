@@ -3,10 +3,13 @@
 Run by tests/test_browser.py as ``unshare -n -- python tests/browser/session.py ...``:
 it brings up ``lo`` and a veth pair (aioice offers no candidate on 127.0.0.1, so the
 bot needs a real interface), starts the bot on 10.203.0.1, opens the page from
-``dist/`` in headless Chromium at the bot's origin, lets the bot speak, sends the
-``barge-in`` client message and keeps listening. It writes what the page recorded to
-``<out>/results.json`` (plus ``screenshot.png`` and ``bot.log``); judging is the
-test's job. Every wait is bounded; the bot is ended with a bounded wait, then killed.
+``page/`` (with the client built in ``examples/web/dist/``) in headless Chromium at the
+bot's origin, lets the bot speak, sends the ``barge-in`` client message and keeps
+listening. With ``--bot-page`` it first opens the page the bot serves itself at ``/``,
+clicks Connect and waits for the bot's video to play. It writes what the pages
+recorded to ``<out>/results.json`` (plus ``screenshot.png``, ``bot_page.png`` and
+``bot.log``); judging is the test's job. Every wait is bounded; the bot is ended with
+a bounded wait, then killed.
 """
 
 import argparse
@@ -21,7 +24,9 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DIST = HERE / "dist"
+PAGE = HERE / "page"
+CLIENT = HERE.parent.parent / "examples" / "web" / "dist" / "pipecat-client.js"
+"""The client both pages load, built once in examples/web (``npm ci && npm run build``)."""
 HOST = "10.203.0.1"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -58,7 +63,12 @@ def setup_network() -> None:
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, directory=str(DIST), **kwargs)
+        super().__init__(*args, directory=str(PAGE), **kwargs)
+
+    def translate_path(self, path: str) -> str:
+        if path.split("?")[0] == "/" + CLIENT.name:
+            return str(CLIENT)
+        return super().translate_path(path)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -101,6 +111,53 @@ def stop_bot(bot: subprocess.Popen) -> None:
     bot.wait(timeout=5)
 
 
+def visit_bot_page(browser: object, origin: str, out: Path, timeout_s: float) -> dict:
+    """Open the page the bot serves at ``/``, connect, and wait for the bot's video to play.
+
+    Records every request the page made, what its <video> and <audio> play, and its
+    status line; then disconnects (the bot ends that session).
+    """
+    seen: dict = {"origin": origin, "requests": [], "console": []}
+    page = browser.new_page(viewport={"width": 720, "height": 720})
+    page.set_default_timeout(15_000)
+    page.on("request", lambda request: seen["requests"].append(request.url))
+    page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"[:500]))
+    page.on("pageerror", lambda e: seen["console"].append(f"pageerror: {e}"[:500]))
+    try:
+        page.goto(f"{origin}/")
+        page.click("#connect")
+        page.wait_for_function(
+            """() => {
+                const video = document.getElementById("bot-video");
+                const audio = document.getElementById("bot-audio");
+                return video.videoWidth > 0 && video.currentTime > 1 && audio.srcObject;
+            }""",
+            timeout=timeout_s * 1000,
+            polling=100,
+        )
+        seen["video"] = page.evaluate(
+            """() => {
+                const video = document.getElementById("bot-video");
+                return { width: video.videoWidth, height: video.videoHeight };
+            }"""
+        )
+        seen["audio_tracks"] = page.evaluate(
+            """() => document.getElementById("bot-audio").srcObject.getAudioTracks()
+                .map((track) => track.readyState)"""
+        )
+        seen["status"] = page.inner_text("#status")
+        page.screenshot(path=str(out / "bot_page.png"))
+        page.click("#disconnect")
+        page.wait_for_function("() => !document.getElementById('connect').disabled")
+    except Exception as error:
+        seen["error"] = f"{type(error).__name__}: {error}"
+        seen["status"] = page.inner_text("#status")
+        page.screenshot(path=str(out / "bot_page.png"))
+    finally:
+        page.close()
+    return seen
+
+
 def drive_browser(args: argparse.Namespace, origin: str, page_origin: str, out: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -110,6 +167,9 @@ def drive_browser(args: argparse.Namespace, origin: str, page_origin: str, out: 
             executable_path=args.chromium, args=CHROMIUM_FLAGS, headless=True, timeout=30_000
         )
         try:
+            if args.bot_page:
+                record["bot_page"] = visit_bot_page(browser, origin, out, args.connect_timeout)
+                log(f"the bot's own page: {record['bot_page'].get('status')!r}")
             page = browser.new_page(viewport={"width": 480, "height": 320})
             page.set_default_timeout(15_000)
             page.on("console", lambda m: record["console"].append(f"{m.type}: {m.text}"[:500]))
@@ -165,6 +225,9 @@ def main() -> int:
     parser.add_argument("--speak-s", type=float, default=2.0)
     parser.add_argument("--after-s", type=float, default=2.5)
     parser.add_argument("--deadline-s", type=int, default=75, help="give up after this")
+    parser.add_argument(
+        "--bot-page", action="store_true", help="first open the page the bot serves at /"
+    )
     args = parser.parse_args()
     # Ended by the test (SIGTERM) or by the deadline: unwind, so the finally blocks
     # close the browser and stop the bot.

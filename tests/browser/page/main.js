@@ -1,13 +1,14 @@
 // The test page: connects to a Pipecat bot over SmallWebRTC (through the runner's
-// /start route at the origin given to startSession, as the runner's own client does), plays the bot's audio and video,
-// and records what arrives for tests/browser/session.py to read from `window.results`:
+// /start route at the origin given to startSession, as the runner's own client does), with
+// the client examples/offline_web_bot.py's page uses (pipecat-client.js, built in
+// examples/web/), plays the bot's audio and video, and records what arrives for
+// tests/browser/session.py to read from `window.results`:
 //   results.stats  - getStats() every 100 ms: inbound video and audio counters
 //   results.frames - one entry per frame the <video> presents: its size, the colour of
 //                    the upper area and the frame number decoded from the bottom band
 //   results.events - connection milestones, results.errors - anything that went wrong
 // Nothing here reaches outside the page's origin: no STUN, no microphone, no camera.
-import { PipecatClient } from "@pipecat-ai/client-js";
-import { SmallWebRTCTransport } from "@pipecat-ai/small-webrtc-transport";
+const { connectToBot } = window.PipecatBeyClient;
 
 const now = () => performance.now();
 const results = {
@@ -86,66 +87,6 @@ function listen(track) {
     audio.resume().then(() => note("audio-context-" + audio.state));
   } catch (error) {
     fail("analyser", error);
-  }
-}
-
-// --- A media manager that captures nothing: the bot only talks, the page only listens ---
-// (The transport's default one drives daily-js, which fetches its call bundle from a CDN.)
-
-class ReceiveOnlyMediaManager {
-  constructor() {
-    this._callbacks = {};
-    this._options = null;
-  }
-  setUserAudioCallback() {}
-  setClientOptions(options, override = false) {
-    if (this._options && !override) return;
-    this._options = options;
-    this._callbacks = options.callbacks ?? {};
-  }
-  get supportsScreenShare() {
-    return false;
-  }
-  async initialize() {}
-  async connect() {}
-  async disconnect() {}
-  async userStartedSpeaking() {}
-  bufferBotAudio() {}
-  async getAllMics() {
-    return [];
-  }
-  async getAllCams() {
-    return [];
-  }
-  async getAllSpeakers() {
-    return [];
-  }
-  updateMic() {}
-  updateCam() {}
-  updateSpeaker() {}
-  get selectedMic() {
-    return {};
-  }
-  get selectedCam() {
-    return {};
-  }
-  get selectedSpeaker() {
-    return {};
-  }
-  enableMic() {}
-  enableCam() {}
-  enableScreenShare() {}
-  get isMicEnabled() {
-    return false;
-  }
-  get isCamEnabled() {
-    return false;
-  }
-  get isSharingScreen() {
-    return false;
-  }
-  tracks() {
-    return { local: { audio: undefined, video: undefined } };
   }
 }
 
@@ -263,10 +204,12 @@ function startPolling() {
 let client = null;
 
 window.startSession = (botOrigin) => {
-  client = new PipecatClient({
-    transport: new SmallWebRTCTransport({ mediaManager: new ReceiveOnlyMediaManager() }),
-    enableMic: false,
-    enableCam: false,
+  watchFrames();
+  startPolling();
+  note("connecting");
+  // No enableDefaultIceServers: the runner then hands out no STUN server.
+  const session = connectToBot({
+    origin: botOrigin,
     callbacks: {
       onTransportStateChanged: (state) => {
         results.state = state;
@@ -277,14 +220,8 @@ window.startSession = (botOrigin) => {
       onError: (message) => fail("rtvi", JSON.stringify(message?.data ?? message)),
     },
   });
-  watchFrames();
-  startPolling();
-  note("connecting");
-  // No enableDefaultIceServers: the runner then hands out no STUN server.
-  client
-    .startBotAndConnect({ endpoint: `${botOrigin}/start`, requestData: { transport: "webrtc" } })
-    .then(() => note("connected"))
-    .catch((error) => fail("connect", error));
+  client = session.client;
+  session.connected.then(() => note("connected")).catch((error) => fail("connect", error));
 };
 
 window.bargeIn = () => {
