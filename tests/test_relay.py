@@ -69,6 +69,19 @@ class TaggedDownstream(BaseObserver):
             self.frames.append(data.frame)
 
 
+def found_in(said, heard, rate, *, block_s=0.25, correlation=0.9):
+    """The share of the voiced blocks of ``said`` that ``heard`` holds, each found on its own.
+
+    Block by block, so that a gap a loaded machine leaves in the playout shifts what
+    follows it without hiding it; a block of silence proves nothing and is left out.
+    """
+    size = int(block_s * rate) * 2
+    blocks = [said[i : i + size] for i in range(0, len(said) - size + 1, size)]
+    voiced = [b for b in blocks if speech_duration_s(b, rate) > block_s / 2]
+    found = [b for b in voiced if best_alignment(b, heard)[1] >= correlation]
+    return len(found) / len(voiced) if voiced else 0.0
+
+
 def voiced_to_the_end(path, tmp_path):
     """The clip cut where its speech ends: a lost ending cannot hide in trailing silence."""
     pcm, rate, _ = read_wav(path)
@@ -116,9 +129,8 @@ async def test_the_user_hears_the_avatar_through_the_bot_and_never_meets_it():
         # it starts only once the avatar spoke, and matches what it spoke.
         heard = bot.user.heard_audio(me)
         said = spoken_audio(avatar)
-        _, correlation = best_alignment(said, heard)
-        assert correlation >= 0.9
         rate = avatar.sample_rate
+        assert found_in(said, heard, rate) >= 0.9
         assert abs(speech_duration_s(heard, rate) - speech_duration_s(said, rate)) < 0.15
         first_heard = min(r.at for r in bot.user.received if r.publisher_id == me and any(r.pcm))
         assert first_heard > avatar.spoken[0][0]
@@ -147,8 +159,7 @@ async def test_the_avatars_last_words_before_the_end_reach_the_user(tmp_path):
     # The user heard all of it, up to its last voiced sample...
     assert speech_duration_s(heard, avatar_rate) >= speech_duration_s(said, avatar_rate) - 0.15
     # ...its last half second included.
-    _, correlation = best_alignment(said[-int(0.5 * avatar_rate) * 2 :], heard)
-    assert correlation >= 0.8
+    assert found_in(said[-int(0.5 * avatar_rate) * 2 :], heard, avatar_rate, correlation=0.8) == 1
 
 
 async def test_a_barge_in_silences_the_relayed_voice_at_once():
