@@ -24,22 +24,19 @@ import argparse
 import asyncio
 import itertools
 import json
-import signal
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 from livekit import rtc
 from probe_common import (
-    RESULT_PREFIX,
     VOICED_RMS,
-    abort_on_signals,
     ice_in_log,
     log,
     peak_frequency,
     rms,
+    run_probe,
     tone,
 )
 
@@ -357,22 +354,5 @@ def frame_order(numbers: list[int]) -> tuple[int, int]:
     return backwards, glitches
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--wait-s", type=float, default=15.0, help="each wait's bound")
-    parser.add_argument("--deadline-s", type=int, default=50, help="give up after this")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    abort_on_signals(args.deadline_s)
-    try:
-        result = asyncio.run(run(args))
-    except Exception as error:
-        result = {"errors": [f"{type(error).__name__}: {error}"]}
-    signal.alarm(0)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_probe(run, waits="each wait"))

@@ -16,22 +16,18 @@ and the whole run ends by ``--deadline-s``.
 import argparse
 import asyncio
 import hashlib
-import json
-import signal
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from livekit import rtc
 from probe_common import (
-    RESULT_PREFIX,
     VOICED_RMS,
-    abort_on_signals,
     ice_in_log,
     log,
     peak_frequency,
     rms,
+    run_probe,
     tone,
 )
 
@@ -320,22 +316,5 @@ async def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--wait-s", type=float, default=15.0, help="each media wait's bound")
-    parser.add_argument("--deadline-s", type=int, default=50, help="give up after this")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    abort_on_signals(args.deadline_s)
-    try:
-        result = asyncio.run(run(args))
-    except Exception as error:
-        result = {"errors": [f"{type(error).__name__}: {error}"]}
-    signal.alarm(0)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_probe(run, waits="each media wait"))

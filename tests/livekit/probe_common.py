@@ -4,10 +4,15 @@ Imported by the probe scripts beside it (``python tests/livekit/<probe>.py`` put
 on ``sys.path``).
 """
 
+import argparse
+import asyncio
+import json
 import re
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -80,3 +85,29 @@ def ice_in_log(text: str) -> dict[str, dict]:
                 "selected_remote": selected,
             }
     return seen
+
+
+def run_probe(run: Callable[[argparse.Namespace], Awaitable[dict]], *, waits: str) -> int:
+    """Parse the probe's arguments, run it within its deadline, print its result line.
+
+    Args:
+        run: The probe, given the arguments (``out``, ``wait_s``, ``deadline_s``).
+        waits: What ``--wait-s`` bounds, for its help.
+
+    Returns:
+        0: the test judges the result, failures included.
+    """
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--wait-s", type=float, default=15.0, help=f"{waits}'s bound")
+    parser.add_argument("--deadline-s", type=int, default=50, help="give up after this")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    abort_on_signals(args.deadline_s)
+    try:
+        result = asyncio.run(run(args))
+    except Exception as error:
+        result = {"errors": [f"{type(error).__name__}: {error}"]}
+    signal.alarm(0)
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
