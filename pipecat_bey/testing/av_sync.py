@@ -215,6 +215,7 @@ def utterance_lags(
     max_lag_s: float = 1.0,
     max_drift_s: float = 0.1,
     min_correlation: float = 0.5,
+    min_lag_s: float = -0.05,
 ) -> list[UtteranceLag]:
     """How late the user heard each utterance of the avatar, block by block.
 
@@ -223,11 +224,16 @@ def utterance_lags(
     The avatar's track and what the user heard, laid out at the times the user
     heard it, are resampled to :data:`COMPARE_RATE`; each utterance is cut into
     blocks of about ``block_s``, and each block found in what the user heard by
-    cross-correlation (``best_alignment``): the first block between ``-0.05``
-    s and ``max_lag_s`` after the avatar played it, each next one within
-    ``max_drift_s`` of the lag of the last block found. Blocks, rather than one
-    lag per utterance, because a relay that runs short of audio plays silence
-    and falls behind in the middle of an utterance.
+    cross-correlation (``best_alignment``): the first block between
+    ``min_lag_s`` and ``max_lag_s`` after the avatar played it, each next one
+    within ``max_drift_s`` of the lag of the last block found. Blocks, rather
+    than one lag per utterance, because a relay that runs short of audio plays
+    silence and falls behind in the middle of an utterance.
+
+    A lag outside ``[min_lag_s, max_lag_s]`` is not found: over a network that
+    delays media, give the path's least delay (less a margin) as ``min_lag_s``
+    and its most as ``max_lag_s``; the search costs time in proportion to the
+    width of that window.
 
     Args:
         avatar_speech: Pieces the avatar put on its microphone
@@ -241,13 +247,18 @@ def utterance_lags(
         max_drift_s: How far a block's lag may be from the last one found.
         min_correlation: Below this normalized correlation, a block counts as
             not found.
+        min_lag_s: Earliest the user may hear an utterance after the avatar
+            played it (negative: a little before, the measure's slack).
 
     Returns:
         The utterances, in order.
 
     Raises:
-        ValueError: If ``heard`` holds pieces of more than one track.
+        ValueError: If ``heard`` holds pieces of more than one track, or
+            ``min_lag_s`` is not below ``max_lag_s``.
     """
+    if min_lag_s >= max_lag_s:
+        raise ValueError(f"min_lag_s ({min_lag_s}) must be below max_lag_s ({max_lag_s})")
     if not avatar_speech:
         return []
     avatar = _Timeline(avatar_speech)
@@ -301,7 +312,7 @@ def utterance_lags(
         previous: float | None = None
         for begin, end in itertools.pairwise(edges):
             if previous is None:
-                found = find(begin, end, -0.05, max_lag_s)
+                found = find(begin, end, min_lag_s, max_lag_s)
             else:
                 found = find(begin, end, previous - max_drift_s, previous + max_drift_s)
             blocks.append(found)
@@ -330,6 +341,7 @@ def lip_sync(
     max_lag_s: float = 1.0,
     max_drift_s: float = 0.1,
     min_correlation: float = 0.5,
+    min_lag_s: float = -0.05,
 ) -> LipSync:
     """How far the relayed avatar's video was from its audio, as the user saw and heard it.
 
@@ -366,13 +378,16 @@ def lip_sync(
         max_drift_s: How far a block's lag may be from the last one found.
         min_correlation: Below this normalized correlation a block is not found,
             and its frames are not measured.
+        min_lag_s: Earliest the user may hear an utterance after the avatar played
+            it (see :func:`utterance_lags`).
 
     Returns:
         The skews and their statistics (no frame measured if the avatar did not
         speak, or the user did not hear it).
 
     Raises:
-        ValueError: If ``heard`` holds pieces of more than one track.
+        ValueError: If ``heard`` holds pieces of more than one track, or
+            ``min_lag_s`` is not below ``max_lag_s``.
     """
     lags = utterance_lags(
         avatar_speech,
@@ -382,6 +397,7 @@ def lip_sync(
         max_lag_s=max_lag_s,
         max_drift_s=max_drift_s,
         min_correlation=min_correlation,
+        min_lag_s=min_lag_s,
     )
     blocks = [b for u in lags for b in u.blocks if b.lag_s is not None]
     skews: list[float] = []

@@ -4,22 +4,41 @@
 placement; :func:`relay_report` adds how a relayed avatar looked and sounded to
 the user, and what the relay cost. The benchmarks report the relay with the same
 function.
+
+A relay figure whose measure cannot work in a run is None, never a failed
+measure's number, and the key named after it with ``_not_measured`` says why (None
+when it was measured). The voice of a relayed avatar is looked for in what the user heard
+over the whole path the network gives it (two hops, see :func:`relay_search_window`),
+so the relay's figures hold however the network delays media; what they cannot
+cover is speech still on its way to the user when the demo ended
+(``avatar_speech_unheard_at_end_s``).
 """
 
+import bisect
+import statistics
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing.audio import speech_duration_s, speech_segments
-from pipecat_bey.testing.av_sync import lip_sync, utterance_lags, video_fps
+from pipecat_bey.testing.av_sync import BlockLag, lip_sync, utterance_lags, video_fps
 from pipecat_bey.testing.daily_sim import (
-    ReceivedAudio,
+    MICROPHONE,
     SimulatedAvatar,
     SimulatedUser,
     SpokenAudio,
     custom_audio,
 )
+from pipecat_bey.testing.daily_sim.network import Network
 from pipecat_bey.testing.harness import OfflineWorld
+
+SEARCH_SLACK_S = 0.05
+"""How much sooner than the network's least delay the relayed voice is looked for."""
+
+SEARCH_MARGIN_S = 1.0
+"""How much later than the network's most delay it is looked for: the relay's own
+hold and pipecat's chunking (about 0.07 s), and the late timers of a loaded machine."""
 
 
 @dataclass
@@ -33,6 +52,9 @@ class Seen:
         avatar_joined: When the avatar first joined.
         errors: The session errors the service reported, in order.
         first_error_at: When it reported the first.
+        barged_in_at: When the user started to barge in, if they did.
+        barge_in_skipped: Why the user did not barge in though asked to (None:
+            they did, or were not asked to).
     """
 
     start_in: float | None = None
@@ -41,6 +63,8 @@ class Seen:
     avatar_joined: float | None = None
     errors: list[str] = field(default_factory=list)
     first_error_at: float | None = None
+    barged_in_at: float | None = None
+    barge_in_skipped: str | None = None
 
 
 def room_report(
@@ -79,6 +103,7 @@ def room_report(
         and a.joined_at_first is not None
         and a.joined_at_first > seen.first_error_at
     ]
+    network = daily.network
     report: dict[str, Any] = {
         "session_request": request,
         "session_response": session,
@@ -87,12 +112,20 @@ def room_report(
         "avatar_joined_s": _s(seen.avatar_joined, seen.start_in),
         "input_s": round(input_s, 3),
         "input_speech_s": round(input_speech_s, 3),
+        # The room's conditions: one-way media delay, and up to this much more.
+        "network_delay_s": network.delay_s,
+        "jitter_s": network.jitter_s,
         "avatar_received_speech_s": None,
         "first_audio_latency_ms": None,
         "interrupted": False,
         "interrupt_latency_ms": None,
         "audio_after_interrupt_s": None,
         "barge_in": barge_in,
+        "barge_in_skipped": seen.barge_in_skipped,
+        # Whether the bot noticed the user barging in before the demo ended.
+        "barge_in_heard_by_bot": (seen.interruption is not None)
+        if seen.barged_in_at is not None
+        else None,
         "user_heard_bot_s": heard_bot_s,
         # The bot's raw speech on the avatar's track: kept from the user, so 0.
         "user_heard_raw_tts_s": user.heard_speech_s(bot_id, track=custom_audio(BEY_AUDIO_TRACK))
@@ -103,9 +136,20 @@ def room_report(
         "fallback": bool(seen.errors) and heard_bot_s > 0,
         "late_avatar_ejected": all(not a.in_room for a in late) if late else None,
         "out": None,
+        "out_not_written": None,
         "avatar_left_room": None,
+        "avatar_speech_unheard_at_end_s": None,
     }
     avatar = world.avatar
+    if avatar is not None and avatar.joined_times and avatar.target_room.name == world.room.name:
+        # In the user's room the avatar's voice takes one hop to the user: what it
+        # said less than that before the demo ended had not reached them by then.
+        on_its_way = [
+            p for p in avatar.mic_pieces if p.start + network.playout_delay_s > time.monotonic()
+        ]
+        report["avatar_speech_unheard_at_end_s"] = round(
+            _speech_s(_microphone_track(on_its_way), avatar.sample_rate), 3
+        )
     if avatar is None or avatar.first_speech_at() is None:
         return report
     rate = avatar.received_sample_rate or 24000
@@ -120,6 +164,25 @@ def room_report(
     return report
 
 
+def relay_search_window(network: Network) -> tuple[float, float]:
+    """When, after the avatar said it, its relayed voice can reach the user.
+
+    Two hops of media (the avatar to the bot, the bot to the user), each the
+    network's delay and up to its jitter (its receive buffer included), plus what
+    the relay holds.
+
+    Args:
+        network: The simulated network the run had.
+
+    Returns:
+        The earliest and the latest lag to look for it at, in seconds.
+    """
+    return (
+        2 * network.delay_s - SEARCH_SLACK_S,
+        2 * max(network.playout_delay_s, network.delay_s + network.jitter_s) + SEARCH_MARGIN_S,
+    )
+
+
 def relay_report(
     world: OfflineWorld,
     user: SimulatedUser,
@@ -130,6 +193,12 @@ def relay_report(
     interrupted_at: float | None = None,
 ) -> dict[str, Any]:
     """How a relayed avatar looked and sounded to a user, and what the relay cost.
+
+    ``relay_added_latency_ms`` is what relaying adds on the way from the avatar
+    to the user, over an avatar in the user's room: the hop from the avatar back
+    to the bot and what the bot holds (the bot's hop to the user stands for the
+    avatar's own in a room). A figure that cannot be measured is None, with the
+    reason in its ``_not_measured`` key.
 
     Args:
         world: The world the bot ran in.
@@ -142,6 +211,8 @@ def relay_report(
     Returns:
         The report's relay keys (see the README's demo section).
     """
+    ended_at = time.monotonic()
+    network = world.daily.network
     user_room = world.room.name
     # Every private room the service created is gone, and no avatar ever was in the
     # user's room.
@@ -152,52 +223,137 @@ def relay_report(
         "backstage_rooms_left": sorted(n for n in world.daily.rooms if n != user_room),
         "user_heard_avatar_s": 0.0,
         "avatar_rendered_speech_s": None,
+        "avatar_speech_unheard_at_end_s": None,
         "relay_correlation": None,
+        "relay_correlation_not_measured": None,
         "video_fps": None,
+        "video_fps_not_measured": None,
         "video_frames": 0,
         "video_out_of_order": 0,
         "av_skew_ms_p95": None,
+        "av_skew_ms_p95_not_measured": None,
         "av_skew_ms_median": None,
+        "av_skew_ms_median_not_measured": None,
         "relay_added_latency_ms": None,
+        "relay_added_latency_ms_not_measured": None,
     }
+    earliest, latest = relay_search_window(network)
+    path = _path_note(network)
     frames = [f for f in user.received_video if f.publisher_id == bot_id]
     if frames:
         rate = video_fps(frames)
-        report["video_fps"] = round(rate.fps, 1)
         report["video_frames"] = rate.frames
         report["video_out_of_order"] = rate.out_of_order
+    if len(frames) >= 2 and frames[-1].at > frames[0].at:
+        report["video_fps"] = round(video_fps(frames).fps, 1)
+    else:
+        got = "no frame" if not frames else "only one frame"
+        report["video_fps_not_measured"] = (
+            f"{got} of the bot's camera reached the user before the demo ended{path}"
+        )
+    # The figures of the avatar's voice, or that need it.
+    voice = ("relay_correlation", "av_skew_ms_p95", "av_skew_ms_median", "relay_added_latency_ms")
     if avatar is None or not avatar.spoken or gave_up:
-        return report  # without the avatar, what the user heard was the bot's own voice
+        # Without the avatar, what the user heard was the bot's own voice.
+        why = (
+            "the service gave up on the avatar, and the user heard the bot's own voice"
+            if gave_up
+            else "the avatar never spoke"
+        )
+        for key in voice:
+            report[f"{key}_not_measured"] = why
+        return report
     report["user_heard_bot_s"] = 0.0  # what came from the bot was the avatar's voice
     report["user_heard_avatar_s"] = user.heard_speech_s(bot_id)
-    from_bot = [r for r in user.received if r.publisher_id == bot_id]
+    from_bot = [r for r in user.received if r.publisher_id == bot_id and r.track == MICROPHONE]
     heard_pieces = [r for r in from_bot if any(r.pcm)]
     # What the avatar said while it could still reach the user: a barge-in drops what
     # is on its way from the avatar to the user, on purpose.
-    cutoff = interrupted_at - world.daily.network.delay_s if interrupted_at else None
+    cutoff = interrupted_at - network.playout_delay_s if interrupted_at else None
     spoken = [p for p in avatar.mic_pieces if cutoff is None or p.start < cutoff]
-    said = _microphone_track(spoken)
-    report["avatar_rendered_speech_s"] = round(_speech_s(said, avatar.sample_rate), 3)
-    if heard_pieces:
-        correlation = _block_correlation(spoken, from_bot, interrupted=cutoff is not None)
-        report["relay_correlation"] = round(correlation, 3)
-        sync = lip_sync(frames, avatar.mic_pieces, from_bot)
+    utterances = utterance_lags(spoken, from_bot, min_lag_s=earliest, max_lag_s=latest)
+    blocks = [b for u in utterances for b in u.blocks]
+    found = [b for b in blocks if b.lag_s is not None]
+    # Speech still on its way to the user when the demo ended: the last blocks not
+    # found, which at the lag the last one found had (at the least lag, if none was)
+    # would have reached the user after the last of the relay did.
+    last_lag = next((b.lag_s for b in reversed(found) if b.lag_s is not None), earliest)
+    arrivals = [r.at for r in from_bot] + [f.at for f in frames]
+    relay_ended = max(arrivals) if arrivals else ended_at
+    unheard_from: int | None = None
+    while blocks and blocks[-1].lag_s is None:
+        if _played_at(spoken, blocks[-1].end_position) + last_lag <= relay_ended:
+            break
+        unheard_from = blocks.pop().start_position
+    # A piece that reaches into the speech still on its way counts with it.
+    late = [
+        p
+        for p in spoken
+        if unheard_from is not None and p.position + len(p.pcm) // 2 > unheard_from
+    ]
+    on_time = [p for p in spoken if p not in late]
+    report["avatar_rendered_speech_s"] = round(
+        _speech_s(_microphone_track(on_time), avatar.sample_rate), 3
+    )
+    report["avatar_speech_unheard_at_end_s"] = round(
+        _speech_s(_microphone_track(late), avatar.sample_rate), 3
+    )
+    if not found:
+        if not any(any(p.pcm) for p in spoken):
+            why = "the barge-in came before any of the avatar's voice could reach the user"
+        elif not blocks:
+            why = f"the demo ended before the avatar's voice could reach the user{path}"
+        elif not heard_pieces:
+            why = "the user heard nothing from the bot"
+        else:
+            why = (
+                "what the avatar said was not found in what the user heard, between "
+                f"{max(earliest, 0):.2f} and {latest:.2f} s after it said it{path}"
+            )
+        for key in voice:
+            report[f"{key}_not_measured"] = why
+        return report
+    correlation = _block_correlation(blocks, interrupted=cutoff is not None)
+    report["relay_correlation"] = round(correlation, 3)
+    sync = lip_sync(frames, avatar.mic_pieces, from_bot, min_lag_s=earliest, max_lag_s=latest)
+    if sync.frames_measured:
         report["av_skew_ms_p95"] = _rounded(sync.p95_abs_ms)
         report["av_skew_ms_median"] = _rounded(sync.median_ms)
-        # From the first speech leaving the bot for the avatar to the user hearing the
-        # avatar say it, without the avatar's own rendering time. Held speech waits
-        # for the avatar, not for the relay, so the clock starts when it is sent.
-        sent = next((r for r in avatar.received if any(r.pcm)), None)
-        if sent is not None:
-            rendering = avatar.spoken[0][0] - sent.at
-            added = heard_pieces[0].at - sent.played_at - rendering
-            report["relay_added_latency_ms"] = round(added * 1000, 1)
+    else:
+        why = (
+            report["video_fps_not_measured"]
+            if len(frames) < 2
+            else "no frame the user saw showed the avatar speaking"
+        )
+        report["av_skew_ms_p95_not_measured"] = report["av_skew_ms_median_not_measured"] = why
+    # From the avatar saying it to the user hearing it, less the bot's own hop to the
+    # user: an avatar in the user's room would have the same hop (the same network).
+    # What is left is the hop from the avatar back to the bot, and what the bot holds.
+    lag = next(u.lag_s for u in utterances if u.lag_s is not None)
+    to_user = statistics.median(r.heard_at - r.played_at for r in heard_pieces)
+    report["relay_added_latency_ms"] = round((lag - to_user) * 1000, 1)
     return report
 
 
-def _block_correlation(
-    spoken: list[SpokenAudio], heard: list[ReceivedAudio], *, interrupted: bool
-) -> float:
+def _path_note(network: Network) -> str:
+    """How long media takes from the avatar to the user through the bot, if it takes long."""
+    path = 2 * network.playout_delay_s
+    if path < 0.1:
+        return ""
+    return (
+        f" (from the avatar to the user through the bot, media takes {path:.2f} s or more "
+        "here: two network hops)"
+    )
+
+
+def _played_at(spoken: list[SpokenAudio], position: int) -> float:
+    """When the avatar's microphone played a position (from the piece at or before it)."""
+    pieces = sorted(spoken, key=lambda p: p.position)
+    k = max(bisect.bisect_right([p.position for p in pieces], position) - 1, 0)
+    return pieces[k].start + (position - pieces[k].position) / pieces[k].sample_rate
+
+
+def _block_correlation(blocks: list[BlockLag], *, interrupted: bool) -> float:
     """How alike what was heard is to what the avatar said, block by block.
 
     Each quarter second of each utterance is found in what was heard on its own
@@ -206,7 +362,7 @@ def _block_correlation(
     count. The blocks' correlations are averaged, weighted by length; a block not
     found counts as 0, but for those a barge-in cut, after the last block heard.
     """
-    blocks = [b for u in utterance_lags(spoken, heard) for b in u.blocks]
+    blocks = list(blocks)
     while interrupted and blocks and blocks[-1].lag_s is None:
         blocks.pop()  # on its way to the user when the barge-in dropped it
     total = sum(b.end_position - b.start_position for b in blocks)
