@@ -10,16 +10,19 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from conftest import BEY_KEY, DAILY_KEY, SECRETS
-from sigint import interrupt_once, python
+from sigint import interrupt_once, python, python_watching_stand_ins, signal_as_it_goes, stand_ins
 
 import pipecat_bey.cli.check.avatar as check_module
 from pipecat_bey.cli.check import (
+    CLEANUP_TIMEOUT_S,
     MEASUREMENTS,
     STEPS,
     CheckOptions,
@@ -29,6 +32,7 @@ from pipecat_bey.cli.check import (
 from pipecat_bey.cli.check.recording import (
     load_recording,
     load_world,
+    load_world_option,
     world_settings_from_recording,
 )
 from pipecat_bey.testing.daily_sim import REALISTIC, AvatarBehaviour, DailySimulation
@@ -345,6 +349,182 @@ def test_one_ctrl_c_ends_the_command_at_once_and_deletes_the_room(tmp_path):
     assert "check passed" not in out
 
 
+# Signals in every phase: the avatar is ejected and the room deleted, whatever comes when.
+
+# Each REST call of the simulated Daily (the eject, the room's deletion) takes a moment, so
+# that a signal sent as the clean-up is seen to start comes while it is under way.
+SLOW_REST_WORLD = {**FAST_WORLD, "rest_latency_s": 0.3}
+
+# A signal ends a run within the clean-up's own bounds: each of its actions (eject, the
+# bot's leaving, the room's creation if under way, its deletion) is bounded in time.
+CLEANUP_BOUND_S = 6 * CLEANUP_TIMEOUT_S
+
+
+def watched_cli(*arguments):
+    """The command in a Python child that takes Ctrl-C, saying what the simulated Daily holds."""
+    code = "import sys; from pipecat_bey.cli import main; sys.exit(main(sys.argv[1:]))"
+    return [*python_watching_stand_ins(code), *arguments]
+
+
+def line_of(label):
+    """A test of a line: the step ``label`` passed."""
+    return lambda line: re.search(rf"\] ok +{label}: ", line) is not None
+
+
+def signalled_check(tmp_path, plan, world=SLOW_REST_WORLD):
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(world))
+    record = tmp_path / "r.json"
+    status, elapsed, output = signal_as_it_goes(
+        watched_cli("check", "--offline", "--world", str(path), "--record", str(record)),
+        plan,
+        tmp_path,
+        env=child_env(),
+        timeout=CLEANUP_BOUND_S,
+    )
+    return status, elapsed, output, json.loads(record.read_text())
+
+
+def assert_cleaned_up(output, recording):
+    """The stand-ins saw the room deleted and the avatar ejected; the check says so too."""
+    seen = stand_ins(output)
+    assert seen["rooms"] == [], f"the check's room was left: {output[-3000:]}"
+    for avatar in seen["avatars"]:
+        assert not avatar["in_room"], f"an avatar was left in its room: {output[-3000:]}"
+        # One that came in time was ejected; one still on its way found no room to join.
+        assert avatar["removed"] in ("ejected", None), output[-3000:]
+    assert recording["ok"] is False
+    assert recording["room_deleted"] is True, output[-3000:]
+    assert recording["ejected"] in (True, None), output[-3000:]  # None: no session asked for
+    assert re.search(r"\] ok +room deleted: ", output), output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+
+
+PHASES = {
+    "the bot joining": line_of("room"),
+    "the session starting": line_of("bot joined"),
+    "the avatar speaking": line_of("avatar spoke"),
+    "the clean-up": line_of("interrupt"),
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_a_signal_in_any_phase_ejects_deletes_and_exits_cleanly(tmp_path, phase, signum):
+    status, elapsed, output, recording = signalled_check(tmp_path, [(PHASES[phase], signum)])
+    assert status == 128 + signum, output[-3000:]
+    assert elapsed < CLEANUP_BOUND_S
+    assert_cleaned_up(output, recording)
+    if phase != "the clean-up":  # there, it may come once the recording is written
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        assert f"interrupted ({name})" in output and recording["interrupted"] is True
+    how = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    assert output.strip().splitlines()[-1] == f"pipecat-bey: check {how}", output[-3000:]
+    if phase == "the avatar speaking":
+        assert [a["removed"] for a in stand_ins(output)["avatars"]] == ["ejected"]
+
+
+CLEAN_UP_MOMENTS = {
+    # The avatar is being ejected.
+    "as the clean-up starts": "cleaning up",
+    # The bot is leaving, the room being deleted.
+    "once the avatar is ejected": line_of("avatar ejected"),
+    # Everything is done; the process is exiting.
+    "as the check exits": "pipecat-bey: check interrupted",
+}
+
+
+@pytest.mark.parametrize("moment", list(CLEAN_UP_MOMENTS))
+def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, moment):
+    plan = [(line_of("avatar spoke"), signal.SIGINT), (CLEAN_UP_MOMENTS[moment], signal.SIGINT)]
+    status, elapsed, output, recording = signalled_check(tmp_path, plan)
+    assert status == 130, output[-3000:]
+    assert elapsed < CLEANUP_BOUND_S
+    assert_cleaned_up(output, recording)
+    assert [a["removed"] for a in stand_ins(output)["avatars"]] == ["ejected"]
+    assert re.search(r"\] ok +avatar ejected: ejected the avatar", output), output[-3000:]
+    assert not SECRET_SHAPES.search(output), output
+
+
+def test_ctrl_c_pressed_over_and_over_during_the_clean_up_still_finishes_it(tmp_path):
+    path = tmp_path / "world.json"
+    path.write_text(json.dumps(SLOW_REST_WORLD))
+    record = tmp_path / "r.json"
+    status, _, output = signal_as_it_goes(
+        watched_cli("check", "--offline", "--world", str(path), "--record", str(record)),
+        [(line_of("avatar spoke"), signal.SIGINT), ("cleaning up", signal.SIGINT)],
+        tmp_path,
+        env=child_env(),
+        timeout=CLEANUP_BOUND_S,
+        again_every=0.05,
+    )
+    assert status == 130, output[-3000:]
+    assert_cleaned_up(output, json.loads(record.read_text()))
+    assert [a["removed"] for a in stand_ins(output)["avatars"]] == ["ejected"]
+
+
+def test_sigterm_then_ctrl_c_during_the_clean_up_exits_as_terminated(tmp_path):
+    plan = [(line_of("avatar spoke"), signal.SIGTERM), ("cleaning up", signal.SIGINT)]
+    status, _, output, recording = signalled_check(tmp_path, plan)
+    assert status == 143, output[-3000:]
+    assert_cleaned_up(output, recording)
+    assert "still cleaning up" in output  # the second signal is answered, not obeyed
+
+
+async def test_cancelling_twice_during_the_clean_up_still_finishes_it(
+    bey, daily, clean_env, tmp_path
+):
+    """In process: a second cancellation while the avatar is being ejected."""
+    daily.attach_bey(bey, AvatarBehaviour(join_delay_s=0.1))
+    daily.rest_latency_s = 0.3
+    lines = []
+    camera_on = asyncio.Event()
+    cleaning = asyncio.Event()
+
+    def progress(line):
+        lines.append(line)
+        if "avatar camera:" in line:
+            camera_on.set()
+        if "cleaning up" in line:
+            cleaning.set()
+
+    task = asyncio.create_task(run_check(options(bey, daily), progress=progress))
+    await asyncio.wait_for(camera_on.wait(), 30)
+    task.cancel()
+    await asyncio.wait_for(cleaning.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (avatar,) = daily.avatars
+    assert not avatar.in_room and avatar.removed_reason == "ejected"
+    assert daily.rooms == {}
+    assert any("again: still cleaning up" in line for line in lines), lines
+
+
+async def test_a_cancellation_during_the_clean_up_of_a_failed_check_still_finishes_it(
+    bey, daily, clean_env
+):
+    """The avatar never joined; Ctrl-C comes as the check cleans up after that failure."""
+    daily.attach_bey(bey, AvatarBehaviour(never_join=True))
+    daily.rest_latency_s = 0.3
+    lines = []
+    failed = asyncio.Event()
+
+    def progress(line):
+        lines.append(line)
+        if "FAIL avatar joined" in line:
+            failed.set()
+
+    task = asyncio.create_task(run_check(options(bey, daily, timeout_s=1.0), progress=progress))
+    await asyncio.wait_for(failed.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert daily.rooms == {}, lines
+    assert any("while cleaning up: finishing the clean-up" in line for line in lines), lines
+    assert any(re.search(r"ok +room deleted", line) for line in lines), lines
+
+
 # The recording as the simulated world's settings.
 
 
@@ -459,3 +639,155 @@ def test_a_failed_check_exits_1_after_cleaning_up(tmp_path):
     assert re.search(r"\] ok +room deleted: ", result.stdout)
     assert "check failed at avatar joined" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+# --world: a file, or the settings themselves as JSON, as the README shows them.
+
+
+def test_the_world_can_be_given_inline_as_the_readme_shows_it(tmp_path):
+    result = subprocess.run(
+        cli("check", "--offline", "--world", '{"never_join": true}', "--timeout", "1"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"\] FAIL avatar joined: ", result.stdout), result.stdout + result.stderr
+    assert re.search(r"\] ok +room deleted: ", result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("world", "words"),
+    [
+        ("never_join", ["neither a file", "nor a JSON object", "join_delay_s"]),
+        ("{never_join: true}", ["taken as inline JSON", "not valid JSON", "quote it"]),
+        ('{"join_dealy_s": 2}', ["--world (inline JSON)", "unknown setting", "join_dealy_s"]),
+        ("[1, 2]", ["--world (inline JSON)", "expected a JSON object"]),
+        ("DIRECTORY", ["is a directory", "--record file"]),
+    ],
+)
+def test_a_world_that_is_neither_a_file_nor_json_says_which_was_meant(tmp_path, world, words):
+    if world == "DIRECTORY":
+        world = str(tmp_path)
+    result = subprocess.run(
+        cli("check", "--offline", "--world", world),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
+    assert result.returncode == 1 and result.stdout == "", "nothing ran"
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("pipecat-bey: error: --world"), line
+    for word in words:
+        assert word in line, line
+
+
+def test_load_world_option_reads_files_and_inline_json(tmp_path):
+    path = tmp_path / "world.json"
+    path.write_text('{"join_delay_s": 1}')
+    assert load_world_option(str(path)) == ({"join_delay_s": 1}, path)
+    assert load_world_option('  {"never_join": true} ') == ({"never_join": True}, None)
+    inline, source = load_world_option(json.dumps({"steps": [], "avatar_joined_s": 2.5}))
+    assert inline["join_delay_s"] == 2.5 and source is None
+
+
+# Output paths and URLs: refused before anything runs (no room, no session).
+
+
+def unwritable_paths(tmp_path):
+    """Paths no one can write to, root included: a read-only place, below a file, nowhere."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    return {
+        # Nothing can be created in /proc or /sys, whoever asks.
+        "read-only (/proc)": (Path("/proc") / "pipecat-bey-test.json", "cannot be written"),
+        "read-only (/sys)": (Path("/sys") / "pipecat-bey-test.json", "cannot be written"),
+        "below a file": (a_file / "r.json", "is a file, not a directory"),
+        "a missing directory": (tmp_path / "missing" / "r.json", "mkdir -p"),
+        "a directory": (tmp_path, "is a directory"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["read-only (/proc)", "read-only (/sys)", "below a file", "a missing directory", "a directory"],
+)
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "with keys"])
+def test_an_unwritable_record_is_refused_before_anything_runs(tmp_path, case, offline):
+    path, words = unwritable_paths(tmp_path)[case]
+    arguments = ["check", "--record", str(path)]
+    if offline:
+        arguments.append("--offline")
+    else:
+        # Never reached: were anything sent, it would go to a closed port on this machine.
+        arguments += ["--api-key", "bey-key-never-sent", "--daily-api-key", "daily-key-never-sent"]
+        arguments += ["--api-url", "http://127.0.0.1:9", "--daily-api-url", "http://127.0.0.1:9"]
+    result = subprocess.run(
+        cli(*arguments), cwd=tmp_path, capture_output=True, text=True, timeout=60, env=child_env()
+    )
+    assert result.returncode == 1 and result.stdout == "", "nothing ran: " + result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"pipecat-bey: error: --record {path}: "), line
+    assert words in line, line
+    assert "Traceback" not in result.stderr
+
+
+def test_the_record_may_not_overwrite_the_world_it_runs_in(tmp_path):
+    world = tmp_path / "check.json"
+    world.write_text(json.dumps(FAST_WORLD))
+    result = subprocess.run(
+        cli(
+            "check",
+            "--offline",
+            "--world",
+            str(world),
+            "--record",
+            str(tmp_path / "." / "check.json"),
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert "same file as --world" in result.stderr and "give --record another path" in result.stderr
+    assert json.loads(world.read_text()) == FAST_WORLD
+
+
+@pytest.mark.parametrize(
+    ("option", "url", "words"),
+    [
+        ("--api-url", "https://api.bey.dev:99999", ["port '99999'", "--api-url or BEY_API_URL"]),
+        ("--api-url", "https://300.1.1.1", ["not an IPv4 address", "--api-url"]),
+        ("--daily-api-url", "https://127.0.0.1:0/v1", ["port is 0", "--daily-api-url"]),
+        ("--daily-api-url", "https://a..b/v1", ["not a host name", "--daily-api-url"]),
+    ],
+)
+def test_a_url_that_cannot_be_requested_fails_the_keys_step(tmp_path, option, url, words):
+    """Refused before any request: no room is created, no session asked for."""
+    urls = {"--api-url": "http://127.0.0.1:9", "--daily-api-url": "http://127.0.0.1:9"}
+    urls[option] = url
+    arguments = [
+        "check",
+        "--api-key",
+        "bey-key-never-sent",
+        "--daily-api-key",
+        "daily-key-never-sent",
+    ]
+    for name, value in urls.items():
+        arguments += [name, value]
+    result = subprocess.run(
+        cli(*arguments), cwd=tmp_path, capture_output=True, text=True, timeout=60, env=child_env()
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    steps = [line for line in result.stdout.splitlines() if re.match(r"\[ *\d+\.\d\ds\] ", line)]
+    assert re.search(r"\] FAIL keys: .*cannot be requested", steps[0]), result.stdout
+    for word in words:
+        assert word in steps[0], steps[0]
+    assert "check failed at keys" in result.stdout
+    assert not any(re.search(r"\] (ok|FAIL) +room", line) for line in steps), result.stdout

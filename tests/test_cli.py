@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import BEY_KEY, DAILY_KEY
+from sigint import python, signal_as_it_goes
 
 import pipecat_bey
 from pipecat_bey.cli.app import _build_parser, main
@@ -345,3 +346,117 @@ def test_demo_relay_writes_what_the_user_heard_by_default():
     assert not in_room.relay and in_room.out_path == Path("avatar_input.wav")
     chosen = options_from_args(parser.parse_args(["demo", "--relay", "--out", "x.wav"]))
     assert chosen.out_path == Path("x.wav")
+
+
+def test_the_top_level_help_says_any_pipecat_transport(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "on any Pipecat transport" in text and "relayed" in text
+    assert "bots on Daily." not in text
+
+
+# session create: what cannot work is refused before anything is sent.
+
+
+def session_args(bey, **overrides):
+    values = {
+        "--avatar-id": "b9be11b8-89fb-4227-8f86-4a881393cbdb",
+        "--room-url": "https://x.daily.co/r",
+        "--token": "a-secret-token",
+        "--api-key": BEY_KEY,
+        "--api-url": bey.url,
+    } | overrides
+    args = ["session", "create"]
+    for option, value in values.items():
+        if value is not None:
+            args += [option, value]
+    return args
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"--room-url": "https://example.com/room"}, ["--room-url", "not a Daily room URL"]),
+        ({"--room-url": "https://x.daily.co/a/b"}, ["--room-url", "not a Daily room URL"]),
+        ({"--room-url": "https://x.daily.co:99999/r"}, ["--room-url", "port '99999'"]),
+        ({"--api-url": "https://api.bey.dev:99999"}, ["--api-url", "port '99999'"]),
+        ({"--api-url": "https://300.1.1.1"}, ["--api-url", "not an IPv4 address"]),
+        ({"--api-url": "https://127.0.0.1:0"}, ["--api-url", "port is 0"]),
+        ({"--api-url": "https://[::1"}, ["--api-url", "cannot be parsed"]),
+        ({"--avatar-id": "  "}, ["--avatar-id is empty"]),
+        ({"--token": ""}, ["--token is empty"]),
+        ({"--token": None}, ["--token", "--daily-api-key", "DAILY_API_KEY"]),
+        (
+            {"--token": None, "--daily-api-key": DAILY_KEY, "--daily-api-url": "https://a..b/v1"},
+            ["--daily-api-url", "not a host name"],
+        ),
+    ],
+)
+async def test_session_create_refuses_what_cannot_work_before_sending_anything(
+    bey, clean_env, capsys, overrides, words
+):
+    code = await asyncio.to_thread(main, session_args(bey, **overrides))
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("pipecat-bey: error: "), line
+    for word in words:
+        assert word in line, line
+    assert "may have started" not in line and "after the request was sent" not in line
+    assert bey.requests == [], "nothing was sent"
+    assert BEY_KEY not in line and DAILY_KEY not in line and "a-secret-token" not in line
+
+
+# Signals: the emulator and session create end cleanly on SIGTERM as on Ctrl-C.
+
+
+def test_the_emulator_stops_cleanly_on_sigterm(tmp_path):
+    code = "import sys; from pipecat_bey.cli import main; sys.exit(main(sys.argv[1:]))"
+    command = [*python(code), "emulator", "--port", "0", "--api-key", BEY_KEY]
+    plan = [("Ctrl-C stops it", signal.SIGTERM)]
+    status, elapsed, output = signal_as_it_goes(command, plan, tmp_path, timeout=60)
+    assert status == 143, output
+    assert elapsed < 5
+    assert output.strip().splitlines()[-1] == "Beyond Presence API emulator stopped"
+    assert "Traceback" not in output and BEY_KEY not in output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_session_create_interrupted_mid_request_says_the_avatar_may_have_started(
+    bey, clean_env, signum
+):
+    from pipecat_bey.testing.bey_emulator import Fault
+
+    bey.script(Fault.hang(60))  # the answer never comes in time: the request is under way
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from pipecat_bey.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        *session_args(bey),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        # Sent once the API has the request (it records it on arrival).
+        deadline = time.monotonic() + 120
+        while not bey.requests:
+            assert proc.returncode is None and time.monotonic() < deadline, "no request came"
+            await asyncio.sleep(0.05)
+        proc.send_signal(signum)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 128 + signum, err
+    text = err.decode()
+    assert "Traceback" not in text and out == b""
+    (line,) = [line for line in text.splitlines() if line.startswith("pipecat-bey:")]
+    how = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
+    assert line.startswith(f"pipecat-bey: session create {how}; ") and "may have started" in line
+    assert BEY_KEY not in text and "a-secret-token" not in text

@@ -5,7 +5,6 @@ imports what it needs once the command line is known to be good.
 """
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -17,6 +16,7 @@ from typing import TypeVar
 import aiohttp
 
 from pipecat_bey._secrets import redact
+from pipecat_bey.cli._io import Stopped, exit_status, run_to_the_end, stop_signals
 from pipecat_bey.config import env
 
 _N = TypeVar("_N", int, float)
@@ -67,6 +67,10 @@ def _number(
     return parse
 
 
+def _how(stopped: KeyboardInterrupt) -> str:
+    return stopped.how if isinstance(stopped, Stopped) else "interrupted"
+
+
 def _version_text() -> str:
     def installed(name: str) -> str:
         try:
@@ -80,7 +84,11 @@ def _version_text() -> str:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipecat-bey",
-        description="Beyond Presence video avatars for Pipecat bots on Daily.",
+        description=(
+            "Beyond Presence video avatars for Pipecat bots, on any Pipecat transport: on Daily "
+            "the avatar joins the bot's room; on any other (SmallWebRTC, WebSockets, LiveKit...) "
+            "it is relayed from a private Daily room through the bot's own output."
+        ),
     )
     parser.add_argument(
         "--version",
@@ -279,11 +287,11 @@ def _add_check_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     )
     check.add_argument(
         "--world",
-        type=Path,
-        metavar="FILE",
+        metavar="FILE|JSON",
         help=(
-            "with --offline: the simulated Daily's timings, from a --record file or a JSON "
-            "object of simulation settings (default: realistic guesses)"
+            "with --offline: the simulated Daily's timings, from a --record file, a file of "
+            "simulation settings, or the settings themselves as a JSON object, such as "
+            "'{\"never_join\": true}' (default: realistic guesses)"
         ),
     )
 
@@ -298,6 +306,54 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("check: --offline talks to the local services; drop --api-url/--daily-api-url")
 
 
+def _checked_url(value: str | None, option: str, variable: str, default: str, what: str) -> str:
+    """An API base URL from its option, else its variable, else the default, checked now."""
+    from pipecat_bey._urls import check_api_base_url
+    from pipecat_bey.config import setting
+
+    url = setting(value, argument=option, variable=variable)
+    where = option if value is not None else variable
+    return check_api_base_url(url or default, what=f"{what} ({where})", env=where)
+
+
+def _check_session_options(args: argparse.Namespace) -> None:
+    """Refuse ``session create`` options that cannot work, before anything is sent.
+
+    Raises:
+        BeyConfigError: Naming the option to fix: an empty avatar id or token, a
+            room URL that is not a Daily room's, an API URL that cannot be
+            requested, or no way to get the avatar a token.
+    """
+    from pipecat_bey._urls import daily_room_name
+    from pipecat_bey.client import DEFAULT_API_URL
+    from pipecat_bey.config import DEFAULT_DAILY_API_URL, setting
+    from pipecat_bey.errors import BeyConfigError
+
+    setting(args.avatar_id, argument="--avatar-id")
+    setting(args.token, argument="--token")
+    try:
+        daily_room_name(args.room_url)
+    except BeyConfigError as e:
+        raise BeyConfigError(f"--room-url {e}") from None
+    _checked_url(args.api_url, "--api-url", "BEY_API_URL", DEFAULT_API_URL, "Beyond Presence API")
+    if args.token is None:
+        daily_key = setting(
+            args.daily_api_key, argument="--daily-api-key", variable="DAILY_API_KEY"
+        )
+        if daily_key is None:
+            raise BeyConfigError(
+                "the avatar needs a Daily meeting token: pass --token, or --daily-api-key "
+                "(or set DAILY_API_KEY) to mint one"
+            )
+        _checked_url(
+            args.daily_api_url,
+            "--daily-api-url",
+            "DAILY_API_URL",
+            DEFAULT_DAILY_API_URL,
+            "Daily API",
+        )
+
+
 async def _create_session(args: argparse.Namespace) -> dict:
     from pipecat_bey.client import BeyClient
     from pipecat_bey.config import daily_api_url_setting, setting
@@ -305,26 +361,28 @@ async def _create_session(args: argparse.Namespace) -> dict:
     from pipecat_bey.daily.rest import AvatarIdentity, DailyRoomAPI
     from pipecat_bey.models import CreatePipecatSessionRequest
 
+    avatar_id = args.avatar_id.strip()
+    token = args.token.strip() if args.token is not None else None
     async with aiohttp.ClientSession() as http:
         client = BeyClient(args.api_key, base_url=args.api_url, session=http)
         daily_key = setting(
             args.daily_api_key, argument="--daily-api-key", variable="DAILY_API_KEY"
         )
         daily = None
-        if args.token is None and daily_key is not None:
+        if token is None and daily_key is not None:
             daily = DailyRoomAPI(
                 api_key=daily_key, session=http, api_url=daily_api_url_setting(args.daily_api_url)
             )
         session = await start_avatar_session(
             client,
-            avatar_id=args.avatar_id,
+            avatar_id=avatar_id,
             room_url=args.room_url,
             identity=AvatarIdentity.new("Avatar"),
             daily=daily,
-            avatar_token=args.token,
+            avatar_token=token,
             token_ttl_s=args.token_ttl,
         )
-    shown = CreatePipecatSessionRequest(avatar_id=args.avatar_id, url=args.room_url, token="-")
+    shown = CreatePipecatSessionRequest(avatar_id=avatar_id, url=args.room_url, token="-")
     return {"request": shown.masked(), "session": session.model_dump(mode="json")}
 
 
@@ -347,7 +405,7 @@ def _import_pipecat_quietly() -> None:
 
 
 def _run_emulator(port: int, api_keys: set[str]) -> int:
-    """Serve the local Bey API until Ctrl-C; the status is 130 when interrupted."""
+    """Serve the local Bey API until Ctrl-C or SIGTERM; the status is then 130 or 143."""
     from loguru import logger
 
     from pipecat_bey.testing.bey_emulator import serve_emulator
@@ -357,9 +415,12 @@ def _run_emulator(port: int, api_keys: set[str]) -> int:
     logger.remove()
     logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
     try:
-        asyncio.run(serve_emulator(port=port, api_keys=api_keys))
-    except KeyboardInterrupt:
-        return 130
+        run_to_the_end(
+            serve_emulator(port=port, api_keys=api_keys),
+            again="pipecat-bey: the emulator is stopping",
+        )
+    except KeyboardInterrupt as e:
+        return exit_status(e)
     return 0
 
 
@@ -372,11 +433,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
+    Ctrl-C and SIGTERM are the command's while it runs: the first one ends the
+    run, which still cleans up (the check ejects its avatar and deletes its room,
+    the demo ejects its avatar), and later ones cannot cut that short; see
+    :mod:`pipecat_bey.cli._io`. Once one came, the process ignores further ones
+    until it has exited.
+
     Returns:
         The exit status: 0 on success, 1 on a reported error, 130 when interrupted
-        (Ctrl-C). ``--help``, ``--version`` and bad usage exit through argparse's
-        ``SystemExit`` (0, 0 and 2).
+        (Ctrl-C), 143 when terminated (SIGTERM). ``--help``, ``--version`` and bad
+        usage exit through argparse's ``SystemExit`` (0, 0 and 2).
     """
+    with stop_signals():
+        try:
+            return _run(argv)
+        except KeyboardInterrupt as e:  # a signal before a run, or an untaken Ctrl-C
+            return exit_status(e)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_usage(parser, args)
@@ -403,11 +478,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipecat_bey.cli.check import run_check_cli
 
             return run_check_cli(args)
-        result = asyncio.run(_create_session(args))
+        _check_session_options(args)
+        try:
+            result = run_to_the_end(_create_session(args))
+        except KeyboardInterrupt as e:
+            print(
+                f"pipecat-bey: session create {_how(e)}; if the request had reached the "
+                "Beyond Presence API, the avatar may have started: it leaves the room when "
+                "its token expires, or eject it in the Daily dashboard",
+                file=sys.stderr,
+            )
+            return exit_status(e)
         print(json.dumps(result, indent=2))
         return 0
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        return exit_status(e)
     except Exception as e:  # one clear line, never a traceback, never a secret
         print(f"pipecat-bey: error: {redact(str(e), *secrets)}", file=sys.stderr)
         return 1

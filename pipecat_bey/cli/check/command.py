@@ -1,15 +1,15 @@
 """``pipecat-bey check`` on the command line: options, logging, exit status, Ctrl-C."""
 
-import asyncio
 import logging
 import sys
 from collections.abc import Collection, Iterable
+from pathlib import Path
 from typing import Any
 
 from pipecat_bey._secrets import redact
-from pipecat_bey.cli._io import check_writable
+from pipecat_bey.cli._io import check_distinct, check_writable, exit_status, run_to_the_end
 from pipecat_bey.cli.check.offline import run_offline_check
-from pipecat_bey.cli.check.options import CheckOptions
+from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S, CheckOptions
 from pipecat_bey.cli.check.run import run_check
 from pipecat_bey.config import env
 
@@ -34,7 +34,9 @@ def run_check_cli(args: Any) -> int:
             ``record``, ``offline``, ``world``).
 
     Returns:
-        0 when every step passed, 1 otherwise, 130 when interrupted (Ctrl-C).
+        0 when every step passed, 1 otherwise, 130 when interrupted (Ctrl-C), 143
+        when terminated (SIGTERM); either way after the clean-up, which a second
+        signal does not cut short.
 
     Raises:
         ValueError: If ``--record`` or ``--world`` is unusable; nothing has run.
@@ -42,10 +44,12 @@ def run_check_cli(args: Any) -> int:
     if args.record is not None:
         check_writable(args.record, "--record")
     world = None
+    world_file: Path | None = None
     if args.world is not None:
-        from pipecat_bey.cli.check.recording import load_world  # offline only
+        from pipecat_bey.cli.check.recording import load_world_option  # offline only
 
-        world = load_world(args.world)
+        world, world_file = load_world_option(args.world)
+    check_distinct({"--record": args.record}, {"--world": world_file})
     options = CheckOptions(
         api_key=args.api_key,
         daily_api_key=args.daily_api_key,
@@ -62,16 +66,21 @@ def run_check_cli(args: Any) -> int:
         # The local services log a client hanging up mid-request (as Ctrl-C makes the
         # check do) with a traceback; that is the check's own doing, not a fault.
         logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    again = (
+        "pipecat-bey: still cleaning up (ejecting the avatar, stopping the bot, deleting the "
+        f"room; each at most {CLEANUP_TIMEOUT_S:g} s); the check exits once it is done"
+    )
     try:
-        # Ctrl-C cancels the check, which cleans up (eject, delete the room) and
-        # writes its recording before asyncio.run raises KeyboardInterrupt here.
+        # The first Ctrl-C (or SIGTERM) cancels the check, which cleans up (eject,
+        # delete the room) and writes its recording before it is raised here.
         if args.offline:
-            recording = asyncio.run(run_offline_check(options, world=world, secrets=secrets))
+            run = run_offline_check(options, world=world, secrets=secrets)
         else:
-            recording = asyncio.run(run_check(options, secrets=secrets))
-    except KeyboardInterrupt:
-        print("pipecat-bey: check interrupted", file=sys.stderr)
-        return 130
+            run = run_check(options, secrets=secrets)
+        recording = run_to_the_end(run, again=again)
+    except KeyboardInterrupt as e:
+        print(f"pipecat-bey: check {getattr(e, 'how', 'interrupted')}", file=sys.stderr)
+        return exit_status(e)
     return 0 if recording["ok"] else 1
 
 

@@ -63,12 +63,16 @@ class Keys:
                 "; ".join(hint for _, hint in missing),
             )
         assert api_key is not None and daily_key is not None
-        try:
-            self.client = BeyClient(api_key, base_url=given(options.api_url), session=self._http)
-            self.daily_url = daily_api_url_setting(given(options.daily_api_url))
-            self.avatar_id = avatar_id_setting(given(options.avatar_id))
-        except BeyConfigError as e:
-            raise StepFailed(str(e), "fix the option or variable named above") from None
+        settings = (
+            ("--api-url or BEY_API_URL", lambda: self._bey_client(api_key)),
+            ("--daily-api-url or DAILY_API_URL", self._daily_url),
+            ("--avatar-id or BEY_AVATAR_ID", self._avatar_id),
+        )
+        for where, check in settings:
+            try:
+                check()
+            except BeyConfigError as e:
+                raise StepFailed(str(e), f"fix {where}") from None
         if options.room_url is not None:
             try:
                 daily_room_name(options.room_url)
@@ -77,3 +81,13 @@ class Keys:
         self.daily_key = daily_key
         self._runner.record["avatar_id"] = self.avatar_id
         return "BEY_API_KEY and DAILY_API_KEY are set"
+
+    def _bey_client(self, api_key: str) -> None:
+        url = given(self._options.api_url)
+        self.client = BeyClient(api_key, base_url=url, session=self._http)
+
+    def _daily_url(self) -> None:
+        self.daily_url = daily_api_url_setting(given(self._options.daily_api_url))
+
+    def _avatar_id(self) -> None:
+        self.avatar_id = avatar_id_setting(given(self._options.avatar_id))

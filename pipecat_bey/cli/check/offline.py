@@ -8,7 +8,7 @@ from collections.abc import Mapping, MutableSet
 from dataclasses import replace
 from typing import Any
 
-from pipecat_bey.cli._io import print_now
+from pipecat_bey.cli._io import ExitsFully, print_now
 from pipecat_bey.cli.check.options import CheckOptions, given
 from pipecat_bey.cli.check.run import run_check
 from pipecat_bey.cli.check.steps import Progress
@@ -56,7 +56,11 @@ async def run_offline_check(
         "offline: the local Beyond Presence API and a simulated Daily "
         f"({'realistic timings' if world is None else 'the given world'})"
     )
-    async with BeyEmulator(api_keys={bey_key}) as bey, simulation as daily:
+    # Closed to the end even if the run is cancelled as they close (Ctrl-C just then).
+    async with (
+        ExitsFully(BeyEmulator(api_keys={bey_key})) as bey,
+        ExitsFully(simulation) as daily,
+    ):
         daily.attach_bey(bey)
         local = replace(
             options,

@@ -4,7 +4,8 @@ A recording (``pipecat-bey check --record FILE``) holds the timings a real
 call showed: how long the avatar took to join, to show its face, to speak what
 it was sent. :func:`load_recording` turns them into settings for
 ``DailySimulation.from_settings``, so a user's real timings drive their offline
-tests; :func:`load_world` reads ``--world FILE`` (a recording, or settings).
+tests; :func:`load_world` reads a ``--world`` file (a recording, or settings),
+and :func:`load_world_option` the option itself (a file, or settings as JSON).
 """
 
 import json
@@ -128,12 +129,67 @@ def load_world(path: str | Path) -> dict[str, Any]:
     data = _read_json(path)
     if isinstance(data, dict) and "steps" in data:
         return load_recording(path)
+    return _world_settings(data, str(path))
+
+
+_EXAMPLE = """'{"join_delay_s": 8}'"""
+
+
+def load_world_option(value: str) -> tuple[dict[str, Any], Path | None]:
+    """Read ``--world``: a file (a recording, or settings), or the settings as inline JSON.
+
+    An existing path is read as a file; text that starts like JSON (``{``) is
+    parsed as settings (or a recording).
+
+    Args:
+        value: The option's value.
+
+    Returns:
+        The settings, and the file they came from (None for inline JSON).
+
+    Raises:
+        ValueError: Naming ``--world`` and what was taken to be meant: a file that
+            is missing, a directory or not a world; JSON that does not parse or
+            names an unknown setting; or text that is neither.
+    """
+    path = Path(value)
+    if path.is_dir():
+        raise ValueError(
+            f"--world {value}: is a directory; give a --record file, a file of settings, "
+            f"or the settings as JSON, e.g. {_EXAMPLE}"
+        )
+    if path.exists():
+        return load_world(path), path
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ValueError(
+                f"--world {value!r}: taken as inline JSON, but it is not valid JSON ({e}); "
+                f"quote it for the shell, e.g. --world {_EXAMPLE}"
+            ) from None
+        where = "--world (inline JSON)"
+        if isinstance(data, dict) and "steps" in data:
+            try:
+                return world_settings_from_recording(data), None
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+        return _world_settings(data, where), None
+    raise ValueError(
+        f"--world {value!r}: neither a file (there is no such file) nor a JSON object; give "
+        f"a --record file, a file of settings, or the settings as JSON, e.g. {_EXAMPLE}"
+    )
+
+
+def _world_settings(data: Any, where: str) -> dict[str, Any]:
+    """Check simulation settings read from a file or the command line."""
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of settings or a recording")
+        raise ValueError(f"{where}: expected a JSON object of settings or a recording")
     known = set(WORLD_SETTINGS) | set(AvatarBehaviour.__dataclass_fields__)
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(
-            f"{path}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
     return data

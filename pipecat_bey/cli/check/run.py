@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from pipecat_bey.cli._io import print_now
+from pipecat_bey.cli._io import cancel_reason, finish, print_now
 from pipecat_bey.cli.check.avatar import READY_MARGIN_S, CheckAvatar
 from pipecat_bey.cli.check.bot import CheckBot
 from pipecat_bey.cli.check.keys import Keys
@@ -34,7 +34,11 @@ class CheckRun:
         self._changes = Changes()
 
     async def run(self) -> None:
-        """Take every step, then clean up whatever happened (cancellation included)."""
+        """Take every step, then clean up whatever happened (cancellation included).
+
+        The clean-up runs to the end even if the run is cancelled while it is
+        under way (Ctrl-C during it, or a second one); the cancellation goes on after.
+        """
         options, runner, changes = self.options, self.runner, self._changes
         async with aiohttp.ClientSession() as http:
             keys = Keys(options, runner, http)
@@ -45,15 +49,28 @@ class CheckRun:
                 await self._steps(keys, room, bot, avatar)
             except StepFailed:
                 pass  # said and recorded; clean up below
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as e:
                 runner.interrupted = True
-                runner.say("interrupted (Ctrl-C): cleaning up")
+                runner.say(f"interrupted ({cancel_reason(e)}): cleaning up")
                 raise
             finally:
-                # Each action bounded in time, each said and recorded.
-                await avatar.eject()
-                await bot.stop()
-                await room.delete()
+                await finish(self._clean_up(avatar, bot, room), on_cancel=self._cancelled_cleaning)
+
+    @staticmethod
+    async def _clean_up(avatar: CheckAvatar, bot: CheckBot, room: CheckRoom) -> None:
+        # Each action bounded in time, each said and recorded.
+        await avatar.eject()
+        await bot.stop()
+        await room.delete()
+
+    def _cancelled_cleaning(self, error: asyncio.CancelledError) -> None:
+        runner = self.runner
+        reason = cancel_reason(error)
+        if runner.interrupted:
+            runner.say(f"{reason} again: still cleaning up")
+        else:
+            runner.interrupted = True
+            runner.say(f"interrupted ({reason}) while cleaning up: finishing the clean-up")
 
     async def _steps(self, keys: Keys, room: CheckRoom, bot: CheckBot, avatar: CheckAvatar) -> None:
         take = self.runner.take
@@ -88,7 +105,8 @@ async def run_check(
     """Run the check and return its recording (written to ``options.record`` too).
 
     Cancelling it (Ctrl-C) still ejects the avatar, stops the bot and deletes the
-    room; the recording is written, then the cancellation goes on.
+    room, however often and whenever it is cancelled; the recording is written,
+    then the cancellation goes on.
 
     Args:
         options: What to run with.

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipecat_bey._secrets import redact
+from pipecat_bey.cli._io import cancel_reason
 
 STEPS = (
     "keys",
@@ -186,9 +187,9 @@ class StepRunner:
         except StepFailed as failed:
             self.step(name, started, False, failed.detail, failed.hint)
             raise
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as e:
             self.interrupted = True
-            self.step(name, started, False, "interrupted (Ctrl-C)")
+            self.step(name, started, False, f"interrupted ({cancel_reason(e)})")
             raise
         except Exception as e:  # still a failed step: said, recorded, cleaned up after
             hint = "this is not one of the failures the check knows; report it with this line"

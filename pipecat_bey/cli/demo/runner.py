@@ -37,7 +37,16 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.daily.transport import DailyTransport
 
 from pipecat_bey import BeyParams, BeyVideoService
-from pipecat_bey.cli._io import check_writable, print_now
+from pipecat_bey.cli._io import (
+    ExitsFully,
+    OnCancel,
+    cancel_reason,
+    check_distinct,
+    check_writable,
+    exit_status,
+    print_now,
+    run_to_the_end,
+)
 from pipecat_bey.cli.demo.report import Seen, relay_report, room_report
 from pipecat_bey.cli.demo.summary_text import print_outcome
 from pipecat_bey.testing.audio import read_wav, speech_duration_s, to_mono, write_wav
@@ -53,6 +62,9 @@ QUIET_S = 1.5
 
 FIRST_SOUND_S = 5.0
 """How long to wait for any sound at all once the avatar is there or was given up on."""
+
+ENDING = "ending the pipeline, ejecting the avatar, closing the local services"
+"""What the demo does once interrupted, as it says it."""
 
 
 def default_speech() -> Path:
@@ -138,18 +150,37 @@ class _Timeline:
         self._progress(f"[{time.monotonic() - self.t0:6.2f}s] {message}")
 
 
-def _load_speech(path: Path) -> tuple[bytes, int]:
+MAX_CHANNELS = 2
+"""The demo takes mono or stereo speech."""
+
+
+def _load_speech(path: Path, what: str = "--input") -> tuple[bytes, int]:
     """Read a clip the demo plays, refusing one with nothing to say.
 
     Raises:
-        ValueError: Naming the file and what is wrong with it.
+        ValueError: Naming the option, the file, what is wrong with it and what to do.
     """
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: is a directory; give a WAV file (16-bit, mono or stereo)")
+    if not path.exists():
+        raise ValueError(f"{what} {path}: no such file")
     if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+        raise ValueError(
+            f"{what} {path}: not a regular file (a device or a pipe); give a WAV file "
+            "(16-bit, mono or stereo)"
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"{what} {path}: the file is empty; give a WAV file with speech in it")
     try:
         pcm, rate, channels = read_wav(path)
     except EOFError:
         raise ValueError(f"{path}: the WAV file is cut short, inside its header") from None
+    if channels > MAX_CHANNELS:
+        mono = path.with_name(f"{path.stem}-mono.wav")
+        raise ValueError(
+            f"{what} {path}: the WAV file has {channels} channels; the demo takes mono or stereo. "
+            f"Mix it down first: `sox {path} -c 1 {mono}` or `ffmpeg -i {path} -ac 1 {mono}`"
+        )
     speech = to_mono(pcm, channels)
     if len(speech) < 2:
         raise ValueError(f"{path}: the WAV file has no audio samples (only a header)")
@@ -168,12 +199,16 @@ def check_options(options: DemoOptions) -> tuple[bytes, int]:
         The bot's speech (16-bit mono PCM) and its sample rate.
 
     Raises:
-        ValueError: Naming the file and the problem (missing, empty, not a WAV,
-            or an output whose directory does not exist).
+        ValueError: Naming the file and the problem (missing, a directory or a
+            device, empty, not a WAV, more than two channels; an output that cannot
+            be written, or that would overwrite the input or the other output).
     """
     speech = _load_speech(options.speech)
     if options.barge_in:
-        _load_speech(options.barge_in_speech)
+        _load_speech(options.barge_in_speech, "the barge-in clip")
+    check_distinct(
+        {"--out": options.out_path, "--report": options.report}, {"--input": options.speech}
+    )
     check_writable(options.out_path, "--out")
     if options.report is not None:
         check_writable(options.report, "--report")
@@ -186,7 +221,8 @@ async def run_demo(
     """Run the demo and return its report.
 
     Cancelling it (Ctrl-C) cancels the pipeline, which ejects the avatar, and
-    closes the local services before the cancellation goes on.
+    closes the local services before the cancellation goes on (said as it
+    starts); a cancellation that comes while they close does not cut that short.
 
     Args:
         options: What to run.
@@ -210,18 +246,24 @@ async def run_demo(
     behaviour = options.behaviour or AvatarBehaviour(
         join_delay_s=options.avatar_join_delay_s, subscribe_delay_s=options.subscribe_delay_s
     )
-    async with OfflineWorld(
-        behaviour=behaviour,
-        api_latency_s=options.api_latency_s,
-        bey_key=options.bey_key,
-        daily_key=options.daily_key,
-        room_name="pipecat-bey-demo",
-        # A client that plays every track it receives: hearing the bot twice shows.
-        user_plays_custom_tracks=True,
-        network_delay_s=options.network_delay_s,
-        jitter_s=options.jitter_s,
-        app_message_delay_s=options.network_delay_s / 2,
-    ) as world:
+    interrupted = OnCancel(lambda e: timeline.say(f"interrupted ({cancel_reason(e)}): {ENDING}"))
+    async with (
+        ExitsFully(
+            OfflineWorld(
+                behaviour=behaviour,
+                api_latency_s=options.api_latency_s,
+                bey_key=options.bey_key,
+                daily_key=options.daily_key,
+                room_name="pipecat-bey-demo",
+                # A client that plays every track it receives: hearing the bot twice shows.
+                user_plays_custom_tracks=True,
+                network_delay_s=options.network_delay_s,
+                jitter_s=options.jitter_s,
+                app_message_delay_s=options.network_delay_s / 2,
+            )
+        ) as world,
+        interrupted,
+    ):
         world.bey.script(*options.faults)
         timeline.say(f"room {world.room.url} ready, the user is in it")
         # The avatar's face goes out on the bot's camera: live, at its size and rate.
@@ -277,6 +319,8 @@ async def run_demo(
                 received = the_avatar.received_audio()
                 write_wav(options.out_path, received, the_avatar.received_sample_rate or rate)
                 report["out"] = str(options.out_path)
+        if report["out"] is None:
+            report["out_not_written"] = _why_no_out(options, world, seen)
     if options.report:
         options.report.write_text(json.dumps(report, indent=2))
     return report
@@ -370,13 +414,43 @@ async def _converse(
             midway = min(speech_s / 2, 2.0)
             await daily.wait_for(lambda: the_avatar.speech_received_s() >= midway, patience_s)
             timeline.say("the user barges in")
+            seen.barged_in_at = time.monotonic()
             barge_in = asyncio.create_task(user.speak_wav(options.barge_in_speech))
+        elif options.barge_in:
+            seen.barge_in_skipped = _why_no_barge_in(seen)
+            timeline.say(f"the user does not barge in: {seen.barge_in_skipped}")
         await _wait_quiet(world, timeout_s=patience_s + 30)
         if barge_in is not None:
             await barge_in
     finally:
         if barge_in is not None and not barge_in.done():
             barge_in.cancel()
+
+
+def _why_no_barge_in(seen: Seen) -> str:
+    """Why the demo's barge-in, midway through the avatar's speech, could not happen."""
+    why = "the barge-in comes midway through the speech the avatar receives, and "
+    if seen.errors:
+        return why + "the service gave up on the avatar: the bot's own voice speaks instead"
+    return why + "no avatar received any"
+
+
+def _why_no_out(options: DemoOptions, world: OfflineWorld, seen: Seen) -> str:
+    """Why ``--out`` was not written, as the summary says it."""
+    path, avatar = options.out_path, world.avatar
+    if options.relay:
+        why = "the user heard nothing from the bot"
+    elif avatar is None or avatar.joined_at_first is None:
+        why = "no avatar came, so none received any speech"
+    elif seen.first_error_at is not None and avatar.joined_at_first > seen.first_error_at:
+        why = (
+            "the avatar received no speech: it came only after the service had given up on "
+            "it, and the bot said everything in its own voice"
+        )
+    else:
+        why = "the avatar received no speech"
+    earlier = f" (the {path} there is from an earlier run)" if path.exists() else ""
+    return f"Nothing was written to {path}{earlier}, as {why}."
 
 
 async def _wait_quiet(world: OfflineWorld, timeout_s: float) -> None:
@@ -455,7 +529,8 @@ def run_demo_cli(args: argparse.Namespace) -> int:
         args: The command line.
 
     Returns:
-        The exit status: see :func:`print_outcome`; 130 when interrupted (Ctrl-C).
+        The exit status: see :func:`print_outcome`; 130 when interrupted (Ctrl-C),
+        143 when terminated (SIGTERM).
 
     Raises:
         ValueError: If a file is unusable; nothing has run.
@@ -466,10 +541,13 @@ def run_demo_cli(args: argparse.Namespace) -> int:
     add_log_sink(sys.stderr)
     options = options_from_args(args)
     try:
-        # Ctrl-C cancels run_demo, which cancels the pipeline and closes the local
-        # services before asyncio.run raises KeyboardInterrupt here.
-        report = asyncio.run(run_demo(options))
-    except KeyboardInterrupt:
-        print("pipecat-bey: demo interrupted", file=sys.stderr)
-        return 130
+        # The first Ctrl-C (or SIGTERM) cancels run_demo, which cancels the pipeline
+        # and closes the local services before it is raised here; later ones wait.
+        report = run_to_the_end(
+            run_demo(options), again=f"pipecat-bey: still {ENDING}; it takes a few seconds"
+        )
+    except KeyboardInterrupt as e:
+        how = getattr(e, "how", "interrupted")
+        print(f"pipecat-bey: demo {how}", file=sys.stderr)
+        return exit_status(e)
     return print_outcome(report)
