@@ -191,7 +191,7 @@ class _StopSignals:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._installed = 0
+        self._installed = False
         self._previous: dict[int, Any] = {}
         self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -242,6 +242,7 @@ class _StopSignals:
             raise Stopped(signum)  # nothing runs yet: stop where the command is
 
     def run(self, main: Coroutine[Any, Any, _T], again: str) -> _T:
+        """Run ``main`` in a new event loop (see :func:`run_to_the_end`)."""
         installed_here = self.install()
         try:
             if self.received is not None:
