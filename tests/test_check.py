@@ -408,8 +408,21 @@ PHASES = {
 }
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("phase", list(PHASES))
+# Each case is a whole offline check in a child process: the clean-up, where signals did
+# harm, runs by default; every other phase with -m slow (CI runs them).
+SIGNAL_CASES = [
+    pytest.param(
+        phase,
+        signum,
+        id=f"{phase}-{signum.name}",
+        marks=() if phase == "the clean-up" else pytest.mark.slow,
+    )
+    for phase in PHASES
+    for signum in (signal.SIGINT, signal.SIGTERM)
+]
+
+
+@pytest.mark.parametrize(("phase", "signum"), SIGNAL_CASES)
 def test_a_signal_in_any_phase_ejects_deletes_and_exits_cleanly(tmp_path, phase, signum):
     status, elapsed, output, recording = signalled_check(tmp_path, [(PHASES[phase], signum)])
     assert status == 128 + signum, output[-3000:]
@@ -434,7 +447,13 @@ CLEAN_UP_MOMENTS = {
 }
 
 
-@pytest.mark.parametrize("moment", list(CLEAN_UP_MOMENTS))
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(m, marks=() if m == "once the avatar is ejected" else pytest.mark.slow)
+        for m in CLEAN_UP_MOMENTS
+    ],
+)
 def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, moment):
     plan = [(line_of("avatar spoke"), signal.SIGINT), (CLEAN_UP_MOMENTS[moment], signal.SIGINT)]
     status, elapsed, output, recording = signalled_check(tmp_path, plan)
