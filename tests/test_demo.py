@@ -465,7 +465,9 @@ async def test_a_relay_over_a_slow_network_is_measured_over_its_whole_path(tmp_p
     assert report["av_skew_ms_p95_not_measured"] is None
     assert report["relay_added_latency_ms_not_measured"] is None
     text = summary(report)
-    assert "matches what the avatar said" in text
+    # The summary gives the likeness as measured (a loaded machine's gaps may make it
+    # "only partly like"), never "could not be measured".
+    assert f"what the avatar said (correlation {report['relay_correlation']:.2f})" in text
     assert "on the way from the avatar to the user, over an avatar in the user's room" in text
     assert "could not be measured" not in text
     # The README's bound on stale speech needs speech in flight to arrive within 0.3 s.
