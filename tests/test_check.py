@@ -465,6 +465,7 @@ def test_a_second_ctrl_c_during_the_clean_up_does_not_cut_it_short(tmp_path, mom
     assert not SECRET_SHAPES.search(output), output
 
 
+@pytest.mark.slow  # a child process; CI runs it (-m slow)
 def test_ctrl_c_pressed_over_and_over_during_the_clean_up_still_finishes_it(tmp_path):
     path = tmp_path / "world.json"
     path.write_text(json.dumps(SLOW_REST_WORLD))
@@ -482,6 +483,7 @@ def test_ctrl_c_pressed_over_and_over_during_the_clean_up_still_finishes_it(tmp_
     assert [a["removed"] for a in stand_ins(output)["avatars"]] == ["ejected"]
 
 
+@pytest.mark.slow  # a child process; CI runs it (-m slow)
 def test_sigterm_then_ctrl_c_during_the_clean_up_exits_as_terminated(tmp_path):
     plan = [(line_of("avatar spoke"), signal.SIGTERM), ("cleaning up", signal.SIGINT)]
     status, _, output, recording = signalled_check(tmp_path, plan)

@@ -284,6 +284,7 @@ def assert_ended_cleanly(status, output, expected):
     assert "Summary" not in output
 
 
+@pytest.mark.slow  # a child process; CI runs it (-m slow)
 def test_a_second_ctrl_c_does_not_cut_the_demos_clean_up_short(tmp_path):
     plan = [
         ("the avatar joined the room", signal.SIGINT),
@@ -305,6 +306,7 @@ def test_ctrl_c_pressed_over_and_over_still_ends_the_demo_cleanly(tmp_path):
     assert_ended_cleanly(status, output, 130)
 
 
+@pytest.mark.slow  # a child process; CI runs it (-m slow)
 def test_sigterm_ends_the_demo_as_ctrl_c_does(tmp_path):
     plan = [("the avatar joined the room", signal.SIGTERM)]
     status, elapsed, output = signal_as_it_goes(watched_demo(*DEMO), plan, tmp_path, timeout=60)
