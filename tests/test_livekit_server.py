@@ -151,7 +151,9 @@ def _tone_problems(what: str, heard: dict, hz: float, at_least_s: float) -> list
     """What is wrong with a tone as heard: too short, another frequency, impure."""
     if (heard.get("voiced_s") or 0) < at_least_s or "peak_hz" not in heard:
         return [f"{what}: {heard.get('voiced_s')} s of voice heard, expected >= {at_least_s}"]
-    if abs(heard["peak_hz"] - hz) > 2.0:
+    # An FFT over what was heard resolves 1 / its length: half a second, 2 Hz.
+    resolution_hz = 1.0 / min(heard["voiced_s"], 1.0)
+    if abs(heard["peak_hz"] - hz) > 2 * resolution_hz:
         return [f"{what}: the voice heard peaks at {heard['peak_hz']:.1f} Hz, not {hz}"]
     if heard["peak_share"] < 0.9:
         return [f"{what}: only {heard['peak_share']:.0%} of the voice's power is the tone"]
