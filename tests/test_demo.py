@@ -368,6 +368,7 @@ def test_an_unusable_input_says_what_is_wrong_with_it(tmp_path, case):
     assert not (tmp_path / "o.wav").exists()
 
 
+@pytest.mark.slow  # a whole demo run; CI runs it (-m slow)
 async def test_stereo_input_is_still_taken(tmp_path):
     report, _ = await demo(tmp_path, speech=wav(tmp_path / "stereo.wav", 2, 2.0), barge_in=False)
     assert report["avatar_received_speech_s"] > 1.5
@@ -437,6 +438,7 @@ async def test_speech_beyond_what_is_held_is_dropped_said_once_and_explained(tmp
 # Figures over the whole range of network the demo accepts.
 
 
+@pytest.mark.slow  # a whole demo run; CI runs it (-m slow)
 async def test_a_relay_over_a_slow_network_is_measured_over_its_whole_path(tmp_path):
     """Half a second and 0.1 s of jitter per hop: the relayed voice comes 1.2 s late."""
     report, _ = await demo(
@@ -550,6 +552,7 @@ def test_a_barge_in_that_came_after_all_the_speech_cut_none_of_it():
 # A late avatar: the service gave up on it, and the bot spoke in its own voice.
 
 
+@pytest.mark.slow  # a whole demo run; CI runs it (-m slow)
 async def test_a_late_avatar_that_received_nothing_says_what_was_not_done_and_why(tmp_path):
     """No --out file and no barge-in, each said plainly (the room placement)."""
     out = tmp_path / "avatar.wav"

@@ -21,6 +21,7 @@ from pipecat.frames.frames import (
 from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
+from speech import found_in
 
 from pipecat_bey import BeyParams
 from pipecat_bey.config import BEY_AUDIO_TRACK
@@ -29,7 +30,6 @@ from pipecat_bey.daily.speech_writer import SPEECH_CHUNK_S, SPEECH_SAMPLE_RATE
 from pipecat_bey.placements.relay_playout import RelayPlayout
 from pipecat_bey.testing import AvatarBehaviour, Fault, relayed_video
 from pipecat_bey.testing.audio import (
-    best_alignment,
     resample,
     speech_duration_s,
     speech_segments,
@@ -67,19 +67,6 @@ class TaggedDownstream(BaseObserver):
             and data.frame.transport_destination == BEY_AUDIO_TRACK
         ):
             self.frames.append(data.frame)
-
-
-def found_in(said, heard, rate, *, block_s=0.25, correlation=0.9):
-    """The share of the voiced blocks of ``said`` that ``heard`` holds, each found on its own.
-
-    Block by block, so that a gap a loaded machine leaves in the playout shifts what
-    follows it without hiding it; a block of silence proves nothing and is left out.
-    """
-    size = int(block_s * rate) * 2
-    blocks = [said[i : i + size] for i in range(0, len(said) - size + 1, size)]
-    voiced = [b for b in blocks if speech_duration_s(b, rate) > block_s / 2]
-    found = [b for b in voiced if best_alignment(b, heard)[1] >= correlation]
-    return len(found) / len(voiced) if voiced else 0.0
 
 
 def voiced_to_the_end(path, tmp_path):
