@@ -142,6 +142,16 @@ class AvatarRoom(Protocol):
     async def interrupt_avatar(self, participant_id: str) -> None:
         """Tell the avatar to drop the speech it still holds."""
 
+    def on_speaking(self, callback: Callable[[bool], Awaitable[None]]) -> None:
+        """Be told when the avatar starts and finishes playing, where only the room knows.
+
+        LiveKit's avatar reports its playback over RPC; on Daily the output
+        transport reports the avatar's track itself, and this is never called back.
+        """
+
+    async def play_out(self) -> bool:
+        """At the end, wait (bounded) until the avatar played what it was sent; True if it did."""
+
     async def close(self, timeout_s: float) -> None:
         """Release the room at the end (safe to call again)."""
 

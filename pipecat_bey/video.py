@@ -54,12 +54,12 @@ class BeyVideoService(AIService):
     """Gives a Pipecat bot a Beyond Presence video avatar.
 
     Place it right after the TTS and before ``transport.output()``. With a ``DailyTransport``
-    the avatar joins the bot's room; with any other it sits in a private room and its face
-    and voice go out through the bot's own output. Speech made before the avatar listens is
-    held for it; the bot's own voice is silent while the avatar speaks. If the avatar cannot
-    start, does not join in time or leaves, a non-fatal ``ErrorFrame`` goes upstream,
-    ``on_session_error`` fires and (by default) the bot speaks in its own voice. At the end
-    the avatar is removed.
+    or a ``LiveKitTransport`` the avatar joins the bot's room; with any other it sits in a
+    private room and its face and voice go out through the bot's own output. Speech made
+    before the avatar listens is held for it; the bot's own voice is silent while the avatar
+    speaks. If the avatar cannot start, does not join in time or leaves, a non-fatal
+    ``ErrorFrame`` goes upstream, ``on_session_error`` fires and (by default) the bot speaks
+    in its own voice. At the end the avatar is removed.
 
     Event handlers available:
 
@@ -89,6 +89,9 @@ class BeyVideoService(AIService):
         daily_api_key: str | None = None,
         daily_api_url: str | None = None,
         api_url: str | None = None,
+        livekit_url: str | None = None,
+        livekit_api_key: str | None = None,
+        livekit_api_secret: str | None = None,
         params: BeyParams | None = None,
         settings: BeyVideoSettings | None = None,
         **kwargs: Any,
@@ -96,8 +99,9 @@ class BeyVideoService(AIService):
         """Create the service; every setting is checked here, not at start.
 
         Args:
-            transport: The bot's transport: with a ``DailyTransport`` the avatar joins its
-                room ("room"); with any other, or None, it is relayed ("relay").
+            transport: The bot's transport: with a ``DailyTransport`` or a ``LiveKitTransport``
+                the avatar joins its room ("room"); with any other, or None, it is relayed
+                ("relay").
             placement: "room" or "relay" (a Daily bot may relay, to keep the avatar out of
                 its room); None decides from ``transport``.
             relay_room_url: Relay only: a Daily room of the caller's for the avatar; None
@@ -111,6 +115,11 @@ class BeyVideoService(AIService):
             daily_api_key: Daily API key (the avatar's token, its eject): ``DAILY_API_KEY``.
             daily_api_url: Daily REST base URL. Defaults to ``DAILY_API_URL``, then Daily's.
             api_url: Beyond Presence API base URL. Defaults to ``BEY_API_URL``, then Bey's.
+            livekit_url: LiveKit only: the server the avatar joins. Defaults to ``LIVEKIT_URL``,
+                then the transport's.
+            livekit_api_key: LiveKit only: the key the avatar's token is minted with
+                (``LIVEKIT_API_KEY``).
+            livekit_api_secret: LiveKit only: its secret (``LIVEKIT_API_SECRET``).
             params: Life-cycle tuning; see ``BeyParams``.
             settings: Runtime settings, as every pipecat service takes them.
             **kwargs: Passed to ``AIService``.
@@ -137,6 +146,9 @@ class BeyVideoService(AIService):
             daily_api_url=daily_api_url,
             relay_room_url=relay_room_url,
             relay_room_token=relay_room_token,
+            livekit_url=livekit_url,
+            livekit_api_key=livekit_api_key,
+            livekit_api_secret=livekit_api_secret,
         )
         self.placement: PlacementName = self._placement.name  # type: ignore[assignment]
         """Where the avatar is: "room" or "relay"."""
@@ -169,6 +181,7 @@ class BeyVideoService(AIService):
                 passes_avatar_media=self._passes_avatar_media,
                 awaiting_avatar_voice=lambda: self._ttfb_pending,
                 avatar_voice_heard=self._stop_ttfb,
+                push_upstream=lambda frame: self.push_frame(frame, FrameDirection.UPSTREAM),
             )
         )
         self._http = session

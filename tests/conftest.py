@@ -87,6 +87,7 @@ async def daily():
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("BEY_API_KEY", "BEY_API_URL", "BEY_AVATAR_ID", "DAILY_API_KEY", "DAILY_API_URL"):
+    names = ("BEY_API_KEY", "BEY_API_URL", "BEY_AVATAR_ID", "DAILY_API_KEY", "DAILY_API_URL")
+    for name in (*names, "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch

@@ -5,7 +5,13 @@ A fake room records what the placement asks of it; the Daily room's own part
 ``DailyTransport`` built in the simulation, without joining a call.
 """
 
-from pipecat.frames.frames import InterruptionFrame, OutputAudioRawFrame, TTSStoppedFrame
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    TTSStoppedFrame,
+)
 from pipecat.transports.daily.transport import (
     DailyOutputTransportMessageUrgentFrame,
     DailyParams,
@@ -23,6 +29,18 @@ class FakeRoom:
 
     def __init__(self):
         self.sent, self.cleared, self.told, self.microphone = [], [], [], []
+        self.played_out = 0
+        self.speaking = None
+
+    def bind(self, **service):
+        pass
+
+    def on_speaking(self, callback):
+        self.speaking = callback
+
+    async def play_out(self):
+        self.played_out += 1
+        return True
 
     async def send_speech(self, frame):
         self.sent.append(frame)
@@ -75,7 +93,7 @@ async def test_speech_barge_ins_and_the_microphone_go_to_the_room():
     assert room.told == ["avatar-1"] and room.microphone == [False]
 
 
-async def test_nothing_comes_back_through_the_bot_and_the_end_waits_for_nothing():
+async def test_nothing_comes_back_through_the_bot_and_the_end_waits_for_the_room():
     room, pushed = FakeRoom(), []
     placement = RoomPlacement(room)
     placement.bind(hooks(pushed))
@@ -85,6 +103,39 @@ async def test_nothing_comes_back_through_the_bot_and_the_end_waits_for_nothing(
     placement.stop()
     placement.stop()  # safe to repeat
     assert pushed == [] and asked == []
+    assert room.played_out == 1  # the room knows what playing out takes (LiveKit: the RPCs)
+
+
+async def test_the_avatar_speaking_where_the_room_reports_it_is_the_bot_speaking():
+    room, pushed, upstream, heard = FakeRoom(), [], [], []
+
+    async def push(frame):
+        pushed.append(frame)
+
+    async def push_up(frame):
+        upstream.append(frame)
+
+    async def voice_heard():
+        heard.append(True)
+
+    placement = RoomPlacement(room)
+    placement.bind(
+        ServiceHooks(
+            push_frame=push,
+            create_task=lambda coroutine, name: None,
+            passes_avatar_media=lambda voice: True,
+            awaiting_avatar_voice=lambda: True,
+            avatar_voice_heard=voice_heard,
+            push_upstream=push_up,
+        )
+    )
+    placement.setup(None)
+    await room.speaking(True)
+    await room.speaking(False)
+    for frames in (pushed, upstream):
+        assert [type(f) for f in frames] == [BotStartedSpeakingFrame, BotStoppedSpeakingFrame]
+        assert all(f.transport_destination == BEY_AUDIO_TRACK for f in frames)
+    assert heard == [True]  # the TTFB ends when the avatar starts, not when it stops
 
 
 async def test_the_daily_room_tags_speech_and_barge_ins_for_the_track_and_tells_the_avatar(daily):

@@ -352,6 +352,21 @@ class BackstageRoom:
         if error:
             logger.warning(f"could not tell the avatar to stop: {error}")
 
+    def on_speaking(self, callback: Callable[[bool], Awaitable[None]]) -> None:
+        """Never called back: the relay hears the avatar's voice itself.
+
+        Args:
+            callback: Unused.
+        """
+
+    async def play_out(self) -> bool:
+        """Nothing to wait for here: the relay placement drains the speech and the voice.
+
+        Returns:
+            True.
+        """
+        return True
+
     async def close(self, timeout_s: float) -> None:
         """Leave the room and delete it if the bot created it; safe to call again.
 

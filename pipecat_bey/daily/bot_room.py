@@ -228,6 +228,21 @@ class BotRoom:
         """
         await self.ignore_microphone_of(participant_id)
 
+    def on_speaking(self, callback: Callable[[bool], Awaitable[None]]) -> None:
+        """Never called back: the output transport reports the avatar's track itself.
+
+        Args:
+            callback: Unused.
+        """
+
+    async def play_out(self) -> bool:
+        """Nothing to wait for here: the output transport plays the track's queue out.
+
+        Returns:
+            True.
+        """
+        return True
+
     async def close(self, timeout_s: float) -> None:
         """Nothing to release: the transport leaves the room.
 

@@ -30,6 +30,8 @@ class ServiceHooks:
         awaiting_avatar_voice: Whether the service waits for the avatar's first
             voice (its TTFB).
         avatar_voice_heard: Called when the avatar's voice is heard.
+        push_upstream: Pushes a frame upstream (the avatar's speaking edges, where the
+            room reports them); None: they go downstream only.
     """
 
     push_frame: FramePusher
@@ -37,6 +39,7 @@ class ServiceHooks:
     passes_avatar_media: Callable[[bool], bool]
     awaiting_avatar_voice: Callable[[], bool]
     avatar_voice_heard: Callable[[], Awaitable[None]]
+    push_upstream: FramePusher | None = None
 
 
 class Placement(ABC):

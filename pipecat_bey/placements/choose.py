@@ -1,8 +1,10 @@
 """Where the avatar goes, decided once, from the bot's transport and the caller's choice.
 
-A bot in a room the avatar can join (a ``DailyTransport``) gets the avatar in
-that room; any other transport (or a caller who asks) gets it backstage, with
-its media relayed through the bot's output. This is the one place that asks.
+A bot in a room the avatar can join (a ``DailyTransport`` or a
+``LiveKitTransport``) gets the avatar in that room; any other transport (or a
+caller who asks) gets it backstage, with its media relayed through the bot's
+output. This is the one place that asks. LiveKit is an extra
+(``pipecat-bey[livekit]``): its provider is imported only for a LiveKit bot.
 """
 
 from typing import Literal
@@ -19,6 +21,19 @@ from pipecat_bey.placements.room import RoomPlacement
 from pipecat_bey.rooms import Avatar
 
 PlacementName = Literal["room", "relay"]
+
+
+def _is_livekit(transport: BaseTransport | None) -> bool:
+    """Whether a transport is pipecat's ``LiveKitTransport`` (without importing livekit)."""
+    return any(
+        cls.__name__ == "LiveKitTransport"
+        and cls.__module__.startswith("pipecat.transports.livekit")
+        for cls in type(transport).__mro__
+    )
+
+
+def _in_room(transport: BaseTransport | None) -> bool:
+    return DailyProvider.is_room(transport) or _is_livekit(transport)
 
 
 def placement_name(transport: BaseTransport | None, placement: str | None) -> PlacementName:
@@ -41,12 +56,17 @@ def placement_name(transport: BaseTransport | None, placement: str | None) -> Pl
         )
     if placement not in (None, "room", "relay"):
         raise BeyConfigError(f"placement must be 'room' or 'relay', got {placement!r}")
-    in_room = DailyProvider.is_room(transport)
+    in_room = _in_room(transport)
     if placement == "room" and not in_room:
         raise BeyConfigError(
-            "placement='room' puts the avatar in the bot's Daily room, so it needs the bot's "
-            f"DailyTransport (got {type(transport).__name__}); pass transport=your "
-            "DailyTransport, or use placement='relay' for any other transport"
+            "placement='room' puts the avatar in the bot's room, so it needs the bot's "
+            f"DailyTransport or LiveKitTransport (got {type(transport).__name__}); pass "
+            "transport=your transport, or use placement='relay' for any other transport"
+        )
+    if placement == "relay" and _is_livekit(transport):
+        raise BeyConfigError(
+            "placement='relay' with a LiveKitTransport is not supported yet; leave placement "
+            "out (the avatar joins the bot's LiveKit room)"
         )
     if placement is None:
         return "room" if in_room else "relay"
@@ -65,6 +85,9 @@ def place_avatar(
     daily_api_url: str | None = None,
     relay_room_url: str | None = None,
     relay_room_token: str | None = None,
+    livekit_url: str | None = None,
+    livekit_api_key: str | None = None,
+    livekit_api_secret: str | None = None,
 ) -> tuple[Placement, Avatar]:
     """Build the avatar's placement and session; every setting is checked now.
 
@@ -79,6 +102,9 @@ def place_avatar(
         daily_api_url: Daily REST base URL.
         relay_room_url: Relay only: a room of the caller's for the avatar.
         relay_room_token: Relay only: the bot's token for ``relay_room_url``.
+        livekit_url: LiveKit only: the server the avatar joins.
+        livekit_api_key: LiveKit only: the API key its token is minted with.
+        livekit_api_secret: LiveKit only: that key's secret.
 
     Returns:
         The placement and the avatar's session.
@@ -88,6 +114,24 @@ def place_avatar(
         BeyConfigError: If a setting is missing or invalid.
     """
     name = placement_name(transport, placement)
+    if (relay_room_url or relay_room_token) and name == "room":
+        raise BeyConfigError(
+            "relay_room_url and relay_room_token are for placement='relay'; "
+            "leave them out, or pass placement='relay'"
+        )
+    if _is_livekit(transport):
+        from pipecat_bey.livekit.provider import LiveKitProvider
+
+        livekit = LiveKitProvider(
+            client=client,
+            params=params,
+            avatar_id=avatar_id,
+            url=livekit_url,
+            api_key=livekit_api_key,
+            api_secret=livekit_api_secret,
+        )
+        avatar, room = livekit.bot_room(transport)  # type: ignore[arg-type]
+        return RoomPlacement(room), avatar
     daily = DailyProvider(
         client=client,
         params=params,
@@ -99,10 +143,5 @@ def place_avatar(
     if name == "relay":
         avatar, backstage = daily.backstage(room_url=relay_room_url, token=relay_room_token)
         return RelayPlacement(backstage), avatar
-    if relay_room_url or relay_room_token:
-        raise BeyConfigError(
-            "relay_room_url and relay_room_token are for placement='relay'; "
-            "leave them out, or pass placement='relay'"
-        )
     avatar, room = daily.bot_room(transport)  # type: ignore[arg-type]
     return RoomPlacement(room), avatar

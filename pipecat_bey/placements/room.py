@@ -8,9 +8,14 @@ avatar's comes back through the bot.
 
 from collections.abc import Callable
 
-from pipecat.frames.frames import InterruptionFrame
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    InterruptionFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessor, FrameProcessorSetup
 
+from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.placements.base import Placement
 
 
@@ -26,12 +31,34 @@ class RoomPlacement(Placement):
             downstream: Unused.
         """
 
+    def setup(self, setup: FrameProcessorSetup) -> None:
+        """Give the room the pipeline's setup, and hear the avatar's playback where it says.
+
+        Args:
+            setup: The service's setup.
+        """
+        super().setup(setup)
+        self.room.on_speaking(self._avatar_speaking)
+
+    async def _avatar_speaking(self, speaking: bool) -> None:
+        """The avatar started or finished speaking (where the room reports it, LiveKit's)."""
+        if speaking:
+            await self.hooks.avatar_voice_heard()
+        frame_type = BotStartedSpeakingFrame if speaking else BotStoppedSpeakingFrame
+        for push in (self.hooks.push_frame, self.hooks.push_upstream):
+            if push is None:
+                continue
+            frame = frame_type()
+            frame.transport_destination = BEY_AUDIO_TRACK
+            await push(frame)
+
     async def finish(self, avatar_present: Callable[[], bool]) -> None:
-        """Nothing to wait for: the output transport plays the track's queue out.
+        """Let the avatar play what it was sent (the room knows how: on Daily, the output).
 
         Args:
             avatar_present: Unused.
         """
+        await self.room.play_out()
 
     def stop(self) -> None:
         """Nothing to stop: the avatar's media never passes through the bot."""

@@ -1,0 +1,265 @@
+"""The bot's speech to the avatar over LiveKit: one byte stream per utterance, and its playback.
+
+LiveKit's avatar protocol (livekit-agents' data-stream audio) takes speech as a
+byte stream on the topic ``lk.audio_stream``, one per utterance, raw 16-bit
+PCM with ``sample_rate`` and ``num_channels`` attributes, closed at the
+utterance's end. The avatar buffers what comes faster than real time. A
+barge-in is the avatar's RPC ``lk.clear_buffer``; the avatar calls the bot's
+``lk.playback_started`` and ``lk.playback_finished`` (``{"playback_position":
+s, "interrupted": bool}``) for each utterance.
+
+``SpeechStream`` does that for one avatar. After a barge-in no new stream
+opens before the avatar has answered the clear (bounded), so that the clear
+cannot reach the avatar after the start of the next utterance and cut it.
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from livekit import rtc
+from loguru import logger
+from pipecat.audio.resamplers.soxr_stream_resampler import SOXRStreamAudioResampler
+from pipecat.frames.frames import OutputAudioRawFrame
+
+AUDIO_STREAM_TOPIC = "lk.audio_stream"
+RPC_CLEAR_BUFFER = "lk.clear_buffer"
+RPC_PLAYBACK_STARTED = "lk.playback_started"
+RPC_PLAYBACK_FINISHED = "lk.playback_finished"
+
+SPEECH_SAMPLE_RATE = 16000
+"""The avatar renders 16 kHz mono speech (LiveKit's Beyond Presence plugin resamples to it)."""
+
+CLEAR_TIMEOUT_S = 2.0
+"""How long new speech waits for the avatar to answer a clear (the plugin's bound)."""
+
+
+@dataclass(frozen=True)
+class Playback:
+    """What the avatar said of an utterance it finished playing.
+
+    Parameters:
+        position_s: How far it got, in seconds.
+        interrupted: Whether a clear cut it short.
+    """
+
+    position_s: float
+    interrupted: bool
+
+
+SpeakingHandler = Callable[[bool], Awaitable[None]]
+"""Told True when the avatar starts playing an utterance, False when it finished."""
+
+
+class SpeechStream:
+    """Speech to one avatar in a LiveKit room, an utterance per byte stream.
+
+    Attributes:
+        sent_s: Seconds of speech written in the utterance open now.
+        playbacks: What the avatar reported of each utterance it finished.
+    """
+
+    def __init__(
+        self, avatar_identity: str, *, response_timeout_s: float = CLEAR_TIMEOUT_S
+    ) -> None:
+        """Speak to one avatar; nothing is sent until :meth:`attach` and :meth:`write`.
+
+        Args:
+            avatar_identity: The avatar's identity in the room.
+            response_timeout_s: How long an RPC to the avatar may take.
+        """
+        self.avatar_identity = avatar_identity
+        self._response_timeout_s = response_timeout_s
+        self._participant: rtc.LocalParticipant | None = None
+        self._resampler: SOXRStreamAudioResampler | None = None  # the utterance's
+        self._in_rate: int | None = None
+        self._writer: rtc.ByteStreamWriter | None = None
+        self._count = 0
+        self._clearing: asyncio.Task | None = None
+        self._sent_since_clear = False
+        self._on_speaking: SpeakingHandler | None = None
+        self._unfinished = 0  # utterances opened, not reported finished
+        self._unfinished_sent_s = 0.0  # what those carried
+        self._finished = asyncio.Event()
+        self._finished.set()
+        self.sent_s = 0.0
+        self.playbacks: list[Playback] = []
+
+    def __repr__(self) -> str:
+        return f"SpeechStream(avatar_identity={self.avatar_identity!r})"
+
+    def attach(self, participant: rtc.LocalParticipant, on_speaking: SpeakingHandler) -> None:
+        """Speak as the bot's participant, and answer the avatar's playback RPCs.
+
+        Args:
+            participant: The bot's local participant (once it is connected).
+            on_speaking: Told when the avatar starts and finishes an utterance.
+        """
+        self._participant = participant
+        self._on_speaking = on_speaking
+        participant.register_rpc_method(RPC_PLAYBACK_STARTED, self._playback_started)
+        participant.register_rpc_method(RPC_PLAYBACK_FINISHED, self._playback_finished)
+
+    @property
+    def speaking(self) -> bool:
+        """Whether an utterance is open or still playing at the avatar."""
+        return self._writer is not None or self._unfinished > 0
+
+    async def write(self, frame: OutputAudioRawFrame) -> None:
+        """Send a piece of the current utterance (opening its stream if none is open).
+
+        Args:
+            frame: Mono speech at any rate.
+        """
+        if self._participant is None:
+            logger.warning("the bot is not in its LiveKit room: the avatar's speech is dropped")
+            return
+        if self._resampler is None or self._in_rate != frame.sample_rate:
+            await self._flush()  # a new utterance, or its rate changed: a resampler per rate
+            # Never cleared by a pause in the TTS's output: its history is speech.
+            self._resampler = SOXRStreamAudioResampler(clear_after_secs=None)
+            self._in_rate = frame.sample_rate
+        audio = await self._resampler.resample(frame.audio, frame.sample_rate, SPEECH_SAMPLE_RATE)
+        await self._send(audio)
+
+    async def _flush(self) -> None:
+        """Send what the resampler still holds of the utterance (its last milliseconds)."""
+        resampler, self._resampler = self._resampler, None
+        if resampler is not None:
+            await self._send(await resampler.flush())
+
+    async def _send(self, audio: bytes) -> None:
+        if not audio or self._participant is None:
+            return
+        try:
+            writer = self._writer or await self._open()
+            await writer.write(audio)
+        except Exception as e:  # the avatar or the room is gone: the life cycle reports it
+            logger.warning(f"could not send speech to the avatar: {e}")
+            return
+        seconds = len(audio) / 2 / SPEECH_SAMPLE_RATE
+        self.sent_s += seconds
+        self._unfinished_sent_s += seconds
+        self._sent_since_clear = True
+
+    async def end(self) -> None:
+        """The utterance is over: send its tail and close its stream (the avatar plays it out)."""
+        await self._flush()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await self._close(writer)
+
+    async def clear(self) -> None:
+        """Barge-in: end the stream and tell the avatar to drop what it holds.
+
+        Sends nothing when nothing went to the avatar since the last clear (a
+        repeated clear must not cut the next utterance). New speech waits for
+        the avatar's answer.
+        """
+        self._resampler = None  # what it holds is stale
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await self._close(writer)
+        if self._participant is None or not self._sent_since_clear:
+            return
+        self._sent_since_clear = False
+        self._clearing = asyncio.ensure_future(self._perform_clear(self._participant))
+
+    def unplayed_bound_s(self) -> float:
+        """At most how many seconds of speech the avatar has still to play."""
+        return self._unfinished_sent_s
+
+    async def played_out(self, timeout_s: float) -> bool:
+        """Wait until the avatar reports every utterance played.
+
+        Args:
+            timeout_s: How long to wait.
+
+        Returns:
+            Whether it did in time.
+        """
+        if self._finished.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._finished.wait(), timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        """End the open stream and forget the avatar's RPCs (safe to call again)."""
+        await self.end()
+        if self._clearing is not None and not self._clearing.done():
+            self._clearing.cancel()
+        participant, self._participant = self._participant, None
+        if participant is not None:
+            for method in (RPC_PLAYBACK_STARTED, RPC_PLAYBACK_FINISHED):
+                try:
+                    participant.unregister_rpc_method(method)
+                except Exception:  # the room is gone with its handlers
+                    pass
+
+    async def _open(self) -> rtc.ByteStreamWriter:
+        if self._clearing is not None:
+            await asyncio.shield(self._clearing)  # the clear lands before the new utterance
+            self._clearing = None
+        assert self._participant is not None
+        self._count += 1
+        self._writer = await self._participant.stream_bytes(
+            f"speech-{self._count}",
+            topic=AUDIO_STREAM_TOPIC,
+            destination_identities=[self.avatar_identity],
+            attributes={"sample_rate": str(SPEECH_SAMPLE_RATE), "num_channels": "1"},
+        )
+        self.sent_s = 0.0
+        self._unfinished += 1
+        self._finished.clear()
+        return self._writer
+
+    async def _close(self, writer: rtc.ByteStreamWriter) -> None:
+        try:
+            await writer.aclose()
+        except Exception as e:
+            logger.warning(f"could not end the avatar's speech stream: {e}")
+
+    async def _perform_clear(self, participant: rtc.LocalParticipant) -> None:
+        try:
+            await participant.perform_rpc(
+                destination_identity=self.avatar_identity,
+                method=RPC_CLEAR_BUFFER,
+                payload="",
+                response_timeout=self._response_timeout_s,
+            )
+        except Exception as e:  # an avatar that cannot answer is reported by the life cycle
+            logger.warning(f"the avatar did not confirm the barge-in ({e})")
+
+    def _from_avatar(self, data: rtc.RpcInvocationData) -> bool:
+        return data.caller_identity == self.avatar_identity
+
+    async def _playback_started(self, data: rtc.RpcInvocationData) -> str:
+        if not self._from_avatar(data):
+            return "reject"
+        if self._on_speaking is not None:
+            await self._on_speaking(True)
+        return "ok"
+
+    async def _playback_finished(self, data: rtc.RpcInvocationData) -> str:
+        if not self._from_avatar(data):
+            return "reject"
+        try:
+            report = json.loads(data.payload or "{}")
+            playback = Playback(
+                position_s=float(report.get("playback_position", 0.0)),
+                interrupted=bool(report.get("interrupted", False)),
+            )
+        except (ValueError, TypeError, AttributeError):
+            return "reject"
+        self.playbacks.append(playback)
+        self._unfinished = max(0, self._unfinished - 1)
+        if self._unfinished == 0:
+            self._unfinished_sent_s = 0.0
+            self._finished.set()
+        if self._on_speaking is not None and not self.speaking:
+            await self._on_speaking(False)
+        return "ok"
