@@ -6,8 +6,11 @@ Run it locally with Pipecat's development runner:
     cp examples/env.example .env   # and fill in the keys
     python examples/bot.py                    # SmallWebRTC: open http://localhost:7860/client
     python examples/bot.py --transport daily  # a Daily room (the runner prints its URL)
+    python examples/bot.py -t livekit         # a LiveKit room (pip install "pipecat-bey[livekit]")
 
-On Daily the avatar joins the bot's room. On SmallWebRTC (or any other transport)
+On Daily and on LiveKit the avatar joins the bot's room (LiveKit: LIVEKIT_URL,
+LIVEKIT_API_KEY and LIVEKIT_API_SECRET, which the runner needs too, mint the
+avatar's token). On SmallWebRTC (or any other transport)
 the avatar sits in a private Daily room of the bot's, and its face and voice are
 relayed through the bot's own output: that output needs video, live, at the
 avatar's size and frame rate, as set below.
@@ -52,8 +55,16 @@ AVATAR_VIDEO_SIZE = (1280, 720)
 
 # What each runner transport needs. A relayed avatar needs video out, live (each of its
 # frames shown as it comes), at its size (no resizing) and rate.
+def livekit_params() -> TransportParams:
+    """LiveKit's params (imported here: livekit is an extra)."""
+    from pipecat.transports.livekit.transport import LiveKitParams
+
+    return LiveKitParams(audio_in_enabled=True, audio_out_enabled=True)
+
+
 TRANSPORT_PARAMS = {
     "daily": lambda: DailyParams(audio_in_enabled=True, audio_out_enabled=True),
+    "livekit": livekit_params,
     "webrtc": lambda: TransportParams(
         audio_in_enabled=True,
         audio_out_enabled=True,
@@ -112,7 +123,8 @@ def build_pipeline(
     )
     # Keys, avatar and Daily settings come from BEY_API_KEY, BEY_AVATAR_ID and DAILY_API_KEY
     # (BEY_AVATAR_ID empty or unset: the stock avatar). DAILY_API_KEY also creates the
-    # avatar's private room when it is relayed.
+    # avatar's private room when it is relayed. On LiveKit: LIVEKIT_API_KEY and
+    # LIVEKIT_API_SECRET.
     avatar = BeyVideoService(transport=transport, session=http)
 
     context = LLMContext([{"role": "system", "content": SYSTEM_PROMPT}])
@@ -159,7 +171,8 @@ async def run_bot(transport: BaseTransport) -> None:
             if not (isinstance(client, dict) and avatar.is_avatar(client)):
                 await worker.cancel()
 
-        # Daily reports every participant (the avatar too); other transports, the client.
+        # Daily reports every participant (the avatar too); other transports, the client
+        # (LiveKit's clients are every participant too, the avatar among them).
         on_daily = isinstance(transport, DailyTransport)
         transport.add_event_handler(
             "on_participant_joined" if on_daily else "on_client_connected", greet
@@ -181,8 +194,8 @@ async def bot(runner_args: RunnerArguments) -> None:
     """Entry point for Pipecat's development runner and Pipecat Cloud.
 
     Args:
-        runner_args: The session the runner (or the cloud) started: a Daily room,
-            or a SmallWebRTC connection.
+        runner_args: The session the runner (or the cloud) started: a Daily or
+            LiveKit room, or a SmallWebRTC connection.
     """
     transport = await create_transport(runner_args, TRANSPORT_PARAMS)
     await run_bot(transport)

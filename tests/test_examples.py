@@ -73,6 +73,37 @@ async def test_the_same_bot_relays_the_avatar_on_the_runners_default_smallwebrtc
     assert (params.video_out_width, params.video_out_height) == bot.AVATAR_VIDEO_SIZE
 
 
+async def test_the_same_bot_puts_the_avatar_in_its_livekit_room_with_the_runner(clean_env):
+    pytest.importorskip("livekit.api", reason="pip install 'pipecat-bey[livekit]'")
+    from livekit import api
+    from pipecat.runner.types import LiveKitRunnerArguments
+    from pipecat.runner.utils import create_transport
+    from pipecat.transports.livekit.transport import LiveKitTransport
+
+    key, secret = "APIexample", "an-example-secret-long-enough-for-hs256-0123"
+    for name in ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "CARTESIA_API_KEY", "BEY_API_KEY"):
+        clean_env.setenv(name, f"placeholder-{name.lower()}")
+    clean_env.setenv("LIVEKIT_API_KEY", key)
+    clean_env.setenv("LIVEKIT_API_SECRET", secret)
+    token = (  # as the runner mints it
+        api.AccessToken(key, secret)
+        .with_identity("Pipecat Bot")
+        .with_grants(api.VideoGrants(room_join=True, room="lk-room"))
+        .to_jwt()
+    )
+    bot = load("bot")
+    runner_args = LiveKitRunnerArguments(
+        room_name="lk-room", url="wss://example.livekit.cloud", token=token
+    )
+    transport = await create_transport(runner_args, bot.TRANSPORT_PARAMS)
+    assert isinstance(transport, LiveKitTransport)
+    async with aiohttp.ClientSession() as http:
+        _, avatar, _ = bot.build_pipeline(transport, http)
+    assert avatar.placement == "room"
+    assert avatar.is_avatar({"id": "bey-avatar-agent"})  # not greeted as the user
+    assert not avatar.is_avatar({"id": "user-1"})
+
+
 def env_example_with_keys(env, **overrides):
     """Set the environment as `cp env.example .env` leaves it once the keys are filled in."""
     for name, value in dotenv_values(EXAMPLES / "env.example").items():
