@@ -53,6 +53,7 @@ DEFAULT_VOICE_ID = "71a7ad14-091c-4e8e-a314-022ece01c121"
 AVATAR_VIDEO_SIZE = (1280, 720)
 """The avatar's video size: the relayed output sends frames of this size (no resizing)."""
 
+
 # What each runner transport needs. A relayed avatar needs video out, live (each of its
 # frames shown as it comes), at its size (no resizing) and rate.
 def livekit_params() -> TransportParams:

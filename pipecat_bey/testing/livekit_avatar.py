@@ -307,6 +307,13 @@ class LiveKitAvatar:
         playback_started: When it sent each ``lk.playback_started``.
         playback_finished: Each ``lk.playback_finished`` it sent.
         face: Its renderer, once started (frames and samples it produced).
+        joined_at: Monotonic time it joined the room, once it has.
+        left_at: When it left the room (or gave up joining), once it has.
+        left_reason: Why: the server's ``rtc.DisconnectReason`` name when the server made
+            it leave (``"PARTICIPANT_REMOVED"`` when the bot removed it through the server
+            API, ``"ROOM_DELETED"`` when the room ended, ...), else the reason given to
+            ``aclose`` (``"closed"`` by default). When the server disconnects it, it
+            closes itself.
     """
 
     def __init__(
@@ -340,6 +347,40 @@ class LiveKitAvatar:
         self._receiver: _RecordingReceiver | None = None
         self._runner: AvatarRunner | None = None
         self._open: ReceivedSegment | None = None
+        self.joined_at: float | None = None
+        self.left_at: float | None = None
+        self.left_reason: str | None = None
+        self._left = asyncio.Event()
+        self._closing: asyncio.Task | None = None
+        self.room.on("disconnected", self._disconnected)
+
+    def __repr__(self) -> str:
+        state = self.left_reason or ("in the room" if self.joined_at else "not joined")
+        return f"LiveKitAvatar(url={self._url!r}, {state})"
+
+    @property
+    def removed(self) -> bool:
+        """Whether the server made it leave: the bot removed it, or the room ended."""
+        return self.left_reason in ("PARTICIPANT_REMOVED", "ROOM_DELETED")
+
+    async def wait_left(self, timeout_s: float) -> bool:
+        """Wait until it has left the room; False if `timeout_s` passed first."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._left.wait(), timeout_s)
+        return self._left.is_set()
+
+    def _disconnected(self, reason: int) -> None:
+        """The server disconnected it (removed, room ended...): note why and close."""
+        if self.left_reason is not None:
+            return  # it is closing on its own
+        self._note_left(rtc.DisconnectReason.Name(reason))
+        self._closing = asyncio.ensure_future(self.aclose())
+
+    def _note_left(self, reason: str) -> None:
+        if self.left_reason is None:
+            self.left_reason = reason
+            self.left_at = time.monotonic()
+            self._left.set()
 
     @property
     def identity(self) -> str:
@@ -369,12 +410,13 @@ class LiveKitAvatar:
         try:
             await asyncio.wait_for(self._start(), self._join_timeout_s)
         except BaseException:
-            await self.aclose()
+            await self.aclose("join_failed")
             raise
 
     async def _start(self) -> None:
         # It listens to byte streams and RPCs only: it subscribes to no track.
         await self.room.connect(self._url, self._token, rtc.RoomOptions(auto_subscribe=False))
+        self.joined_at = time.monotonic()
         if self._sender_identity is None:
             self._sender_identity = self.room.local_participant.attributes.get(PUBLISH_ON_BEHALF)
         if not self._sender_identity:
@@ -418,8 +460,13 @@ class LiveKitAvatar:
             PlaybackFinished(playback_position, interrupted, time.monotonic())
         )
 
-    async def aclose(self) -> None:
-        """Stop rendering and leave the room. Safe to call more than once."""
+    async def aclose(self, reason: str = "closed") -> None:
+        """Stop rendering and leave the room. Safe to call more than once.
+
+        Args:
+            reason: Why, for ``left_reason``, unless it has left already.
+        """
+        self._note_left(reason)
         runner, self._runner = self._runner, None
         if runner is not None:
             with contextlib.suppress(Exception):

@@ -87,12 +87,18 @@ def ice_in_log(text: str) -> dict[str, dict]:
     return seen
 
 
-def run_probe(run: Callable[[argparse.Namespace], Awaitable[dict]], *, waits: str) -> int:
+def run_probe(
+    run: Callable[[argparse.Namespace], Awaitable[dict]],
+    *,
+    waits: str,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
     """Parse the probe's arguments, run it within its deadline, print its result line.
 
     Args:
         run: The probe, given the arguments (``out``, ``wait_s``, ``deadline_s``).
         waits: What ``--wait-s`` bounds, for its help.
+        options: Adds the probe's own arguments to the parser, if it has any.
 
     Returns:
         0: the test judges the result, failures included.
@@ -101,6 +107,8 @@ def run_probe(run: Callable[[argparse.Namespace], Awaitable[dict]], *, waits: st
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--wait-s", type=float, default=15.0, help=f"{waits}'s bound")
     parser.add_argument("--deadline-s", type=int, default=50, help="give up after this")
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     abort_on_signals(args.deadline_s)
