@@ -26,6 +26,7 @@ from pipecat_bey import BeyVideoService
 from pipecat_bey.errors import BeyConfigError
 from pipecat_bey.livekit.speech_stream import (
     AUDIO_STREAM_TOPIC,
+    MAX_LEAD_S,
     RPC_CLEAR_BUFFER,
     RPC_PLAYBACK_FINISHED,
     RPC_PLAYBACK_STARTED,
@@ -45,9 +46,12 @@ class Invocation:
 class Writer:
     def __init__(self, log, name):
         self.log, self.name, self.data, self.closed = log, name, bytearray(), False
+        self.observe = None
 
     async def write(self, data):
         self.data.extend(data)
+        if self.observe is not None:
+            self.observe()
 
     async def aclose(self, **kwargs):
         self.closed = True
@@ -59,6 +63,7 @@ class Participant:
 
     def __init__(self):
         self.log, self.writers, self.rpc_handlers = [], [], {}
+        self.observe = None  # called after each write
         self.answer = asyncio.Event()
         self.answer.set()
 
@@ -70,6 +75,7 @@ class Participant:
 
     async def stream_bytes(self, name, *, topic, destination_identities, attributes):
         writer = Writer(self.log, name)
+        writer.observe = self.observe
         writer.topic, writer.to, writer.attributes = topic, destination_identities, attributes
         self.writers.append(writer)
         self.log.append(("open", name))
@@ -88,13 +94,28 @@ def speech(seconds, rate=24000):
     return OutputAudioRawFrame(samples.tobytes(), rate, 1)
 
 
-async def attached():
+class VirtualClock:
+    """Time that passes only when the stream waits."""
+
+    def __init__(self):
+        self.now, self.waits = 0.0, []
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+async def attached(clock=None):
     participant, speaking = Participant(), []
 
     async def on_speaking(started):
         speaking.append(started)
 
-    stream = SpeechStream(AVATAR_IDENTITY)
+    clock = clock or VirtualClock()
+    stream = SpeechStream(AVATAR_IDENTITY, clock=clock, sleep=clock.sleep)
     stream.attach(participant, on_speaking)
     return stream, participant, speaking
 
@@ -106,6 +127,7 @@ async def test_an_utterance_is_one_stream_to_the_avatar_only_at_16_khz_closed_at
     await stream.end()
     await stream.write(speech(0.2))
     await stream.end()
+    await stream.sent()
     first, second = participant.writers
     assert first.topic == AUDIO_STREAM_TOPIC and first.to == [AVATAR_IDENTITY]
     assert first.attributes == {"sample_rate": "16000", "num_channels": "1"}
@@ -117,6 +139,7 @@ async def test_an_utterance_is_one_stream_to_the_avatar_only_at_16_khz_closed_at
 async def test_a_barge_in_clears_once_and_the_next_utterance_waits_for_the_answer():
     stream, participant, _ = await attached()
     await stream.write(speech(0.5))
+    await stream.sent()
     participant.answer.clear()  # the avatar has not answered yet
     await stream.clear()
     await stream.clear()  # nothing sent since: a repeat must not cut the next utterance
@@ -125,9 +148,68 @@ async def test_a_barge_in_clears_once_and_the_next_utterance_waits_for_the_answe
     assert len(participant.writers) == 1  # held: the clear could still overtake it
     participant.answer.set()
     await writing
+    await stream.sent()
     kinds = [entry[0] for entry in participant.log]
     assert kinds == ["open", "close", "rpc", "answered", "open"]
     assert participant.log[2] == ("rpc", RPC_CLEAR_BUFFER, AVATAR_IDENTITY)
+
+
+async def test_speech_made_faster_than_real_time_is_sent_at_most_half_a_second_ahead():
+    # A TTS makes 3 s of speech at once, in 20 ms frames: the avatar must never hold more
+    # than MAX_LEAD_S unplayed, or a clear queues behind it on the data channel.
+    clock = VirtualClock()
+    stream, participant, _ = await attached(clock)
+    leads = []
+    participant.observe = lambda: leads.append(
+        sum(len(w.data) for w in participant.writers) / 2 / 16000 - clock.now
+    )
+    for _ in range(150):
+        await stream.write(speech(0.02))  # queued: the pipeline is not held up
+    assert clock.now == 0
+    await stream.end()
+    await stream.sent()
+    assert max(leads) <= MAX_LEAD_S + 1e-6
+    assert max(leads) >= MAX_LEAD_S - 0.03  # and it does run ahead, as far as that
+    # All of it, in one stream, in real time less the lead.
+    assert len(participant.writers) == 1 and participant.writers[0].closed
+    assert len(participant.writers[0].data) / 2 / 16000 == pytest.approx(3.0, abs=0.001)
+    assert clock.now == pytest.approx(3.0 - MAX_LEAD_S, abs=0.03)
+    # A new utterance gets its own lead again.
+    waited = clock.now
+    await stream.write(speech(0.2))
+    await stream.sent()
+    assert clock.now == waited
+
+
+async def test_a_barge_in_drops_the_speech_still_queued_and_clears_at_once():
+    gate, clock = asyncio.Event(), VirtualClock()
+
+    async def held(seconds):  # real time stands still until the gate opens
+        await gate.wait()
+
+    participant = Participant()
+    stream = SpeechStream(AVATAR_IDENTITY, clock=clock, sleep=held)
+    stream.attach(participant, lambda started: asyncio.sleep(0))
+    for _ in range(150):
+        await stream.write(speech(0.02))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    sent_s = len(participant.writers[0].data) / 2 / 16000
+    assert sent_s == pytest.approx(MAX_LEAD_S, abs=0.03)  # the rest waits its turn
+    await stream.clear()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    # The clear went out while the sender still waited: not behind the queued speech.
+    assert participant.log[-3:] == [
+        ("close", participant.writers[0].name),
+        ("rpc", RPC_CLEAR_BUFFER, AVATAR_IDENTITY),
+        ("answered", RPC_CLEAR_BUFFER),
+    ]
+    gate.set()
+    await stream.sent()
+    assert len(participant.writers) == 1 and participant.writers[0].closed
+    assert len(participant.writers[0].data) / 2 / 16000 == sent_s  # nothing stale after it
+    assert stream.unplayed_bound_s() == pytest.approx(sent_s)
 
 
 async def test_the_avatar_reports_playback_and_the_end_waits_for_it():

@@ -310,13 +310,13 @@ class LiveKitBotRoom:
             await self.speech.end()
 
     async def clear_speech(self, interruption: InterruptionFrame, destination: str | None) -> None:
-        """Barge-in: end the utterance's stream; the avatar is told next.
+        """Barge-in: drop the speech queued for the avatar and end its stream; it is told next.
 
         Args:
             interruption: Unused: the bot's own output clears its own queue.
             destination: Unused.
         """
-        await self.speech.end()
+        await self.speech.stop()
 
     async def interrupt_avatar(self, participant_id: str) -> None:
         """Tell the avatar to drop the speech it holds (``lk.clear_buffer``).

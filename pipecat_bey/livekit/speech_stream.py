@@ -8,13 +8,19 @@ barge-in is the avatar's RPC ``lk.clear_buffer``; the avatar calls the bot's
 ``lk.playback_started`` and ``lk.playback_finished`` (``{"playback_position":
 s, "interrupted": bool}``) for each utterance.
 
-``SpeechStream`` does that for one avatar. After a barge-in no new stream
-opens before the avatar has answered the clear (bounded), so that the clear
-cannot reach the avatar after the start of the next utterance and cut it.
+``SpeechStream`` does that for one avatar. Speech is queued and sent by a task
+of its own at most ``MAX_LEAD_S`` ahead of real time: speech and the clear share
+one ordered data channel, so whatever waits there when the user barges in
+reaches the avatar first and plays. A barge-in drops the queue at once. After it
+no new stream opens before the avatar has answered the clear (bounded), so that
+the clear cannot reach the avatar after the start of the next utterance and cut
+it.
 """
 
 import asyncio
 import json
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -33,6 +39,15 @@ SPEECH_SAMPLE_RATE = 16000
 
 CLEAR_TIMEOUT_S = 2.0
 """How long new speech waits for the avatar to answer a clear (the plugin's bound)."""
+
+MAX_LEAD_S = 0.5
+"""How far ahead of real time an utterance is sent (a guess, proven over the netem grid).
+
+Speech and the clear share one reliable, ordered data channel: on a lossy or slow link
+what is queued there reaches the avatar before a clear can, and plays. Sending at most
+this much ahead of real time bounds that queue, and leaves the avatar half a second to
+ride out jitter and a retransmission or two; what the TTS makes faster waits here, where
+a barge-in drops it at once."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +76,36 @@ class SpeechStream:
     """
 
     def __init__(
-        self, avatar_identity: str, *, response_timeout_s: float = CLEAR_TIMEOUT_S
+        self,
+        avatar_identity: str,
+        *,
+        response_timeout_s: float = CLEAR_TIMEOUT_S,
+        max_lead_s: float = MAX_LEAD_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """Speak to one avatar; nothing is sent until :meth:`attach` and :meth:`write`.
 
         Args:
             avatar_identity: The avatar's identity in the room.
             response_timeout_s: How long an RPC to the avatar may take.
+            max_lead_s: How far ahead of real time an utterance is sent (``MAX_LEAD_S``).
+            clock: Monotonic seconds (for pacing).
+            sleep: Waits that many seconds (for pacing).
         """
         self.avatar_identity = avatar_identity
         self._response_timeout_s = response_timeout_s
+        self._max_lead_s = max_lead_s
+        self._clock = clock
+        self._sleep = sleep
+        self._opened_at = 0.0
+        self._pending: deque[bytes | None] = deque()  # audio, or None: the utterance's end
+        self._pending_s = 0.0
+        self._generation = 0  # bumped by each barge-in: what was queued before is stale
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._sender: asyncio.Task | None = None
         self._participant: rtc.LocalParticipant | None = None
         self._resampler: SOXRStreamAudioResampler | None = None  # the utterance's
         self._in_rate: int | None = None
@@ -103,11 +138,11 @@ class SpeechStream:
 
     @property
     def speaking(self) -> bool:
-        """Whether an utterance is open or still playing at the avatar."""
-        return self._writer is not None or self._unfinished > 0
+        """Whether an utterance is queued, open or still playing at the avatar."""
+        return bool(self._pending) or self._writer is not None or self._unfinished > 0
 
     async def write(self, frame: OutputAudioRawFrame) -> None:
-        """Send a piece of the current utterance (opening its stream if none is open).
+        """Queue a piece of the current utterance; it is sent paced, in its own task.
 
         Args:
             frame: Mono speech at any rate.
@@ -121,54 +156,103 @@ class SpeechStream:
             self._resampler = SOXRStreamAudioResampler(clear_after_secs=None)
             self._in_rate = frame.sample_rate
         audio = await self._resampler.resample(frame.audio, frame.sample_rate, SPEECH_SAMPLE_RATE)
-        await self._send(audio)
+        self._enqueue(audio)
 
     async def _flush(self) -> None:
-        """Send what the resampler still holds of the utterance (its last milliseconds)."""
+        """Queue what the resampler still holds of the utterance (its last milliseconds)."""
         resampler, self._resampler = self._resampler, None
         if resampler is not None:
-            await self._send(await resampler.flush())
+            self._enqueue(await resampler.flush())
 
-    async def _send(self, audio: bytes) -> None:
-        if not audio or self._participant is None:
+    def _enqueue(self, item: bytes | None) -> None:
+        """Queue audio, or (None) the utterance's end, and have the sender send it."""
+        if item == b"" or self._participant is None:
             return
+        self._pending.append(item)
+        self._pending_s += len(item) / 2 / SPEECH_SAMPLE_RATE if item else 0.0
+        self._idle.clear()
+        self._wake.set()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        """The sender: each queued piece in order, at most ``max_lead_s`` ahead of real time."""
+        while True:
+            if not self._pending:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item, generation = self._pending[0], self._generation
+            if item is None:
+                self._pending.popleft()
+                writer, self._writer = self._writer, None
+                if writer is not None:
+                    await self._close(writer)
+                continue
+            seconds = len(item) / 2 / SPEECH_SAMPLE_RATE
+            if self._writer is not None:  # after this piece the avatar holds at most the lead
+                ahead = self.sent_s + seconds - (self._clock() - self._opened_at)
+                if ahead > self._max_lead_s:
+                    await self._sleep(ahead - self._max_lead_s)
+            if generation != self._generation:
+                continue  # a barge-in dropped it meanwhile
+            self._pending.popleft()
+            self._pending_s -= seconds
+            await self._send(item, generation)
+
+    async def _send(self, audio: bytes, generation: int) -> None:
+        if self._participant is None:
+            return
+        seconds = len(audio) / 2 / SPEECH_SAMPLE_RATE
         try:
             writer = self._writer or await self._open()
             await writer.write(audio)
         except Exception as e:  # the avatar or the room is gone: the life cycle reports it
             logger.warning(f"could not send speech to the avatar: {e}")
             return
-        seconds = len(audio) / 2 / SPEECH_SAMPLE_RATE
         self.sent_s += seconds
         self._unfinished_sent_s += seconds
-        self._sent_since_clear = True
+        if generation == self._generation:
+            self._sent_since_clear = True
+
+    async def sent(self) -> None:
+        """Wait until everything queued has been sent (or dropped by a barge-in)."""
+        await self._idle.wait()
 
     async def end(self) -> None:
-        """The utterance is over: send its tail and close its stream (the avatar plays it out)."""
+        """The utterance is over: queue its tail and its end (the avatar plays it out)."""
         await self._flush()
+        if self._pending or self._writer is not None:
+            self._enqueue(None)
+
+    async def stop(self) -> None:
+        """Barge-in, the bot's side: drop what is queued and end the open stream."""
+        self._resampler = None  # what it holds is stale
+        self._generation += 1
+        self._pending.clear()
+        self._pending_s = 0.0
+        self._idle.set()
         writer, self._writer = self._writer, None
         if writer is not None:
             await self._close(writer)
 
     async def clear(self) -> None:
-        """Barge-in: end the stream and tell the avatar to drop what it holds.
+        """Barge-in: drop what is queued, end the stream, tell the avatar to drop what it holds.
 
         Sends nothing when nothing went to the avatar since the last clear (a
         repeated clear must not cut the next utterance). New speech waits for
         the avatar's answer.
         """
-        self._resampler = None  # what it holds is stale
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            await self._close(writer)
+        await self.stop()
         if self._participant is None or not self._sent_since_clear:
             return
         self._sent_since_clear = False
         self._clearing = asyncio.ensure_future(self._perform_clear(self._participant))
 
     def unplayed_bound_s(self) -> float:
-        """At most how many seconds of speech the avatar has still to play."""
-        return self._unfinished_sent_s
+        """At most how many seconds of speech the avatar has still to play (queued included)."""
+        return self._unfinished_sent_s + self._pending_s
 
     async def played_out(self, timeout_s: float) -> bool:
         """Wait until the avatar reports every utterance played.
@@ -179,17 +263,26 @@ class SpeechStream:
         Returns:
             Whether it did in time.
         """
-        if self._finished.is_set():
+
+        async def played() -> None:
+            await self._idle.wait()
+            await self._finished.wait()
+
+        if self._idle.is_set() and self._finished.is_set():
             return True
         try:
-            await asyncio.wait_for(self._finished.wait(), timeout_s)
+            await asyncio.wait_for(played(), timeout_s)
         except (TimeoutError, asyncio.TimeoutError):
             return False
         return True
 
     async def close(self) -> None:
-        """End the open stream and forget the avatar's RPCs (safe to call again)."""
-        await self.end()
+        """Drop what is queued, end the open stream, forget the avatar's RPCs (safe again)."""
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+        self._sender = None
+        await self.stop()
         if self._clearing is not None and not self._clearing.done():
             self._clearing.cancel()
         participant, self._participant = self._participant, None
@@ -213,6 +306,7 @@ class SpeechStream:
             attributes={"sample_rate": str(SPEECH_SAMPLE_RATE), "num_channels": "1"},
         )
         self.sent_s = 0.0
+        self._opened_at = self._clock()
         self._unfinished += 1
         self._finished.clear()
         return self._writer
