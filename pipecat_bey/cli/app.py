@@ -159,7 +159,8 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=(
             "one-way media delay in the simulated room, 0 to 5; app messages take half of it "
-            "on their own path (default: 0)"
+            "on their own path; with --transport livekit, real delay from the bot to the "
+            "avatar, half on each hop (default: 0)"
         ),
     )
     demo.add_argument(
@@ -168,6 +169,23 @@ def _build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="S",
         help="up to this much more media delay, at random, 0 to 5 (default: 0)",
+    )
+    demo.add_argument(
+        "--transport",
+        choices=("daily", "livekit"),
+        default="daily",
+        help=(
+            "the bot's room: a simulated Daily room, or a room of a real livekit-server run "
+            "in a private network namespace (needs pipecat-bey[livekit-offline] and the "
+            "server, see the README) (default: daily)"
+        ),
+    )
+    demo.add_argument(
+        "--loss",
+        type=_number(float, "percent", minimum=0.0, maximum=50.0),
+        default=0.0,
+        metavar="PCT",
+        help="with --transport livekit: packets lost on each hop, 0 to 50 percent (default: 0)",
     )
     demo.add_argument("--report", type=Path, help="write a JSON report of the run to this file")
     demo.add_argument(
@@ -460,7 +478,7 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         _import_pipecat_quietly()
         if args.command == "demo":
-            from pipecat_bey.cli.demo import run_demo_cli
+            from pipecat_bey.cli.demo.command import run_demo_cli
 
             return run_demo_cli(args)
         if args.command == "emulator":

@@ -182,6 +182,8 @@ class StampedFace(VideoGenerator):
         """Frames yielded so far."""
         self.spoken_samples = 0
         """Samples of speech yielded so far, at ``sample_rate``."""
+        self.spoken: list[tuple[float, int]] = []
+        """Each piece of speech yielded: its monotonic time and its samples."""
 
     async def push_audio(self, frame: rtc.AudioFrame | AudioSegmentEnd) -> None:
         """Queue received audio, in chunks of one video frame, or the utterance's end."""
@@ -242,6 +244,7 @@ class StampedFace(VideoGenerator):
             # A barge-in while the frame was taken drops the audio that goes with it.
             if isinstance(audio, rtc.AudioFrame) and cleared == self._clears:
                 self.spoken_samples += audio.samples_per_channel
+                self.spoken.append((time.monotonic(), audio.samples_per_channel))
                 yield audio
 
 
@@ -303,6 +306,8 @@ class LiveKitAvatar:
 
     Attributes:
         segments: Each utterance as it reached the renderer.
+        arrivals: Each piece of audio that reached the renderer: its monotonic time and its
+            seconds.
         clears: Monotonic time of each ``lk.clear_buffer`` it answered.
         playback_started: When it sent each ``lk.playback_started``.
         playback_finished: Each ``lk.playback_finished`` it sent.
@@ -340,6 +345,7 @@ class LiveKitAvatar:
         self._join_timeout_s = join_timeout_s
         self.room = rtc.Room()
         self.segments: list[ReceivedSegment] = []
+        self.arrivals: list[tuple[float, float]] = []
         self.clears: list[float] = []
         self.playback_started: list[float] = []
         self.playback_finished: list[PlaybackFinished] = []
@@ -399,6 +405,34 @@ class LiveKitAvatar:
             return 0.0
         return self.face.spoken_samples / self.face.sample_rate
 
+    def spoke_s(self, after: float | None = None) -> float:
+        """Seconds of speech it put on its microphone (after monotonic time `after`, if given)."""
+        if self.face is None:
+            return 0.0
+        spoken = sum(n for at, n in self.face.spoken if after is None or at > after)
+        return spoken / self.face.sample_rate
+
+    def received_s(self, after: float | None = None) -> float:
+        """Seconds of audio it received (after monotonic time `after`, if given)."""
+        return sum(s for at, s in self.arrivals if after is None or at > after)
+
+    def received_audio(self) -> tuple[bytes, int]:
+        """Everything it received, utterance after utterance, as mono 16-bit PCM and its rate.
+
+        Raises:
+            ValueError: When its utterances came at different rates or channel counts.
+        """
+        formats = {(s.sample_rate, s.num_channels) for s in self.segments}
+        if len(formats) > 1:
+            raise ValueError(f"utterances came in several formats: {sorted(formats)}")
+        if not formats:
+            return b"", 16000
+        rate, channels = formats.pop()
+        pcm = np.frombuffer(b"".join(bytes(s.pcm) for s in self.segments), np.int16)
+        if channels > 1:
+            pcm = pcm[: len(pcm) // channels * channels].reshape(-1, channels).mean(axis=1)
+        return pcm.astype(np.int16).tobytes(), rate
+
     async def start(self) -> None:
         """Join, wait for the bot to be in the room, and start speaking and showing its face.
 
@@ -441,6 +475,7 @@ class LiveKitAvatar:
             self._open = ReceivedSegment(frame.sample_rate, frame.num_channels)
             self.segments.append(self._open)
         self._open.pcm += bytes(frame.data)
+        self.arrivals.append((time.monotonic(), frame.samples_per_channel / frame.sample_rate))
 
     def _cleared(self) -> None:
         now = time.monotonic()

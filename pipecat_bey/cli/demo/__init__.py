@@ -1,7 +1,9 @@
 """``pipecat-bey demo``: a real bot pipeline with the avatar, run offline.
 
-In three parts: :mod:`~pipecat_bey.cli.demo.runner` runs the demo in an offline
+In parts: :mod:`~pipecat_bey.cli.demo.runner` runs the demo in an offline
 world (its options, the conversation, the files it writes),
+:mod:`~pipecat_bey.cli.demo.livekit_runner` runs it on a real LiveKit server
+(``--transport livekit``), :mod:`~pipecat_bey.cli.demo.command` is the command line,
 :mod:`~pipecat_bey.cli.demo.report` computes the report's figures from what the
 stand-ins recorded (the benchmarks use it too), and
 :mod:`~pipecat_bey.cli.demo.summary_text` puts a report in plain words.
@@ -14,19 +16,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pipecat_bey.cli.demo.command import add_log_sink, options_from_args, run_demo_cli
     from pipecat_bey.cli.demo.report import Seen, relay_report, room_report
     from pipecat_bey.cli.demo.runner import (
         DEMO_TEXT,
         FIRST_SOUND_S,
         QUIET_S,
         DemoOptions,
-        add_log_sink,
         check_options,
         default_barge_in,
         default_speech,
-        options_from_args,
         run_demo,
-        run_demo_cli,
     )
     from pipecat_bey.cli.demo.summary_text import (
         STALE_SPEECH_BOUND_S,
@@ -65,13 +65,13 @@ _HOMES = {
     "FIRST_SOUND_S": "pipecat_bey.cli.demo.runner",
     "QUIET_S": "pipecat_bey.cli.demo.runner",
     "DemoOptions": "pipecat_bey.cli.demo.runner",
-    "add_log_sink": "pipecat_bey.cli.demo.runner",
+    "add_log_sink": "pipecat_bey.cli.demo.command",
     "check_options": "pipecat_bey.cli.demo.runner",
     "default_barge_in": "pipecat_bey.cli.demo.runner",
     "default_speech": "pipecat_bey.cli.demo.runner",
-    "options_from_args": "pipecat_bey.cli.demo.runner",
+    "options_from_args": "pipecat_bey.cli.demo.command",
     "run_demo": "pipecat_bey.cli.demo.runner",
-    "run_demo_cli": "pipecat_bey.cli.demo.runner",
+    "run_demo_cli": "pipecat_bey.cli.demo.command",
     "STALE_SPEECH_BOUND_S": "pipecat_bey.cli.demo.summary_text",
     "heard_anything": "pipecat_bey.cli.demo.summary_text",
     "print_outcome": "pipecat_bey.cli.demo.summary_text",

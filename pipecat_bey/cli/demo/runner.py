@@ -19,16 +19,14 @@ This module runs the demo; its figures are computed in
 :mod:`pipecat_bey.cli.demo.summary_text`.
 """
 
-import argparse
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pipecat.frames.frames import ErrorFrame, Frame, InterruptionFrame, StartFrame, TTSSpeakFrame
 from pipecat.observers.base_observer import BaseObserver
@@ -43,12 +41,9 @@ from pipecat_bey.cli._io import (
     cancel_reason,
     check_distinct,
     check_writable,
-    exit_status,
     print_now,
-    run_to_the_end,
 )
 from pipecat_bey.cli.demo.report import Seen, relay_report, room_report
-from pipecat_bey.cli.demo.summary_text import print_outcome
 from pipecat_bey.testing.audio import read_wav, speech_duration_s, to_mono, write_wav
 from pipecat_bey.testing.bey_emulator import Fault
 from pipecat_bey.testing.daily_sim import AvatarBehaviour, SimulatedAvatar, SimulatedUser
@@ -111,6 +106,9 @@ class DemoOptions:
         observers: Pipecat observers to attach to the pipeline.
         bey_key: The key the local Bey API accepts (default: a fresh random one).
         daily_key: The key the simulated Daily accepts (default: a fresh random one).
+        transport: "daily" (the simulated Daily room) or "livekit" (a real LiveKit server
+            in a private network namespace, see :mod:`pipecat_bey.cli.demo.livekit_runner`).
+        loss_pct: LiveKit only: the share of packets lost on each hop, in percent.
     """
 
     speech: Path = field(default_factory=default_speech)
@@ -130,6 +128,8 @@ class DemoOptions:
     observers: list[BaseObserver] = field(default_factory=list)
     bey_key: str | None = None
     daily_key: str | None = None
+    transport: str = "daily"
+    loss_pct: float = 0.0
 
     @property
     def out_path(self) -> Path:
@@ -139,7 +139,7 @@ class DemoOptions:
         return Path("user_heard.wav" if self.relay else "avatar_input.wav")
 
 
-class _Timeline:
+class Timeline:
     """Progress lines stamped with the time since the start."""
 
     def __init__(self, progress: Callable[[str], None]) -> None:
@@ -147,6 +147,7 @@ class _Timeline:
         self._progress = progress
 
     def say(self, message: str) -> None:
+        """Print `message`, stamped with the seconds since the start."""
         self._progress(f"[{time.monotonic() - self.t0:6.2f}s] {message}")
 
 
@@ -240,7 +241,7 @@ async def run_demo(
     params = options.bey_params or BeyParams()
     # The service gives up on the avatar after its join timeout: wait past that.
     patience_s = params.avatar_join_timeout_s + options.api_latency_s + 10 + input_s
-    timeline = _Timeline(progress)
+    timeline = Timeline(progress)
     seen = Seen()
 
     behaviour = options.behaviour or AvatarBehaviour(
@@ -274,14 +275,14 @@ async def run_demo(
         )
         if options.relay:
             _watch_bot_camera(transport, world.user)
-        _watch_service(avatar, seen, timeline)
+        watch_service(avatar, seen, timeline)
         tts = WavTTSService(default_clip=options.speech)
         run = await world.start(
             standard_pipeline(transport, tts, avatar),
             params=PipelineParams(enable_metrics=True),
             observers=options.observers,
         )
-        _watch_other_errors(run.worker, avatar, timeline)
+        watch_other_errors(run.worker, avatar, timeline)
         timeline.say(f"pipeline started; the bot says {input_speech_s:.1f} s of speech")
         await run.queue_frames(TTSSpeakFrame(DEMO_TEXT))
 
@@ -326,7 +327,7 @@ async def run_demo(
     return report
 
 
-def _watch_service(service: BeyVideoService, seen: Seen, timeline: _Timeline) -> None:
+def watch_service(service: BeyVideoService, seen: Seen, timeline: Timeline) -> None:
     """Record what the avatar service goes through, and say it as it happens."""
 
     @service.event_handler("on_before_process_frame")
@@ -379,8 +380,8 @@ def _heard_rate(user: SimulatedUser, publisher_id: str) -> int:
     return pieces[0].sample_rate if pieces else 24000
 
 
-def _watch_other_errors(
-    worker: PipelineWorker, service: BeyVideoService, timeline: _Timeline
+def watch_other_errors(
+    worker: PipelineWorker, service: BeyVideoService, timeline: Timeline
 ) -> None:
     """Say errors of other processors (the avatar's own are said by its event)."""
 
@@ -393,7 +394,7 @@ def _watch_other_errors(
 async def _converse(
     world: OfflineWorld,
     options: DemoOptions,
-    timeline: _Timeline,
+    timeline: Timeline,
     seen: Seen,
     speech_s: float,
     patience_s: float,
@@ -466,88 +467,3 @@ async def _wait_quiet(world: OfflineWorld, timeout_s: float) -> None:
         return time.monotonic() - last > QUIET_S
 
     await world.daily.wait_for(quiet, timeout_s)
-
-
-# start of the pipeline); the demo says each error once, through the events.
-_DUPLICATE_ERROR_LOGS = {
-    ("pipecat.processors.frame_processor", "push_error_frame"),
-    ("pipecat.pipeline.worker", "_source_push_frame"),
-}
-
-
-def _not_a_duplicate(record: dict[str, Any]) -> bool:
-    return (record["name"], record["function"]) not in _DUPLICATE_ERROR_LOGS
-
-
-def add_log_sink(stream: TextIO) -> int:
-    """Log warnings and errors to ``stream``, one line each, as the demo shows them.
-
-    pipecat's own logs of an ``ErrorFrame`` are left out: the demo says each error
-    once, as it happens.
-
-    Args:
-        stream: Where the lines go.
-
-    Returns:
-        The loguru handler id (for ``logger.remove``).
-    """
-    from loguru import logger
-
-    # loguru ends each message with a newline itself when the format is a string.
-    return logger.add(stream, level="WARNING", format="{level}: {message}", filter=_not_a_duplicate)
-
-
-def options_from_args(args: argparse.Namespace) -> DemoOptions:
-    """The demo's options from ``pipecat-bey demo``'s command line.
-
-    Args:
-        args: The parsed command line.
-
-    Returns:
-        The options.
-    """
-    options = DemoOptions(
-        out=args.out,
-        relay=args.relay,
-        avatar_join_delay_s=args.avatar_join_delay,
-        api_latency_s=args.api_latency,
-        subscribe_delay_s=args.subscribe_delay,
-        network_delay_s=args.network_delay,
-        jitter_s=args.jitter,
-        barge_in=not args.no_barge_in,
-        report=args.report,
-    )
-    if args.input is not None:
-        options.speech = args.input
-    return options
-
-
-def run_demo_cli(args: argparse.Namespace) -> int:
-    """Run ``pipecat-bey demo`` with parsed arguments.
-
-    Args:
-        args: The command line.
-
-    Returns:
-        The exit status: see :func:`print_outcome`; 130 when interrupted (Ctrl-C),
-        143 when terminated (SIGTERM).
-
-    Raises:
-        ValueError: If a file is unusable; nothing has run.
-    """
-    from loguru import logger
-
-    logger.remove()
-    add_log_sink(sys.stderr)
-    options = options_from_args(args)
-    try:
-        # The first Ctrl-C (or SIGTERM) cancels run_demo, which cancels the pipeline
-        # and closes the local services before it is raised here; later ones wait.
-        report = run_to_the_end(
-            run_demo(options), again=f"pipecat-bey: still {ENDING}; it takes a few seconds"
-        )
-    except KeyboardInterrupt as e:
-        how = getattr(e, "how", "interrupted")
-        print(f"pipecat-bey: demo {how}", file=sys.stderr)
-        return exit_status(e)
-    return print_outcome(report)

@@ -65,6 +65,7 @@ def summary(report: dict[str, Any]) -> str:
             f"first speech reached it {_num(report['first_audio_latency_ms'], '.0f')} ms later."
         )
         lines += _delivery(report)
+        lines += _played(report)
     dropped = report.get("held_speech_dropped_s")
     if dropped:
         lines.append(
@@ -78,6 +79,8 @@ def summary(report: dict[str, Any]) -> str:
         heard.append(f"the bot's own voice for {report['user_heard_bot_s']:.2f} s")
     if heard:
         lines.append(f"The user heard {' and '.join(heard)}.")
+    if report.get("user_heard_both_s"):
+        lines.append(f"For {report['user_heard_both_s']:.2f} s the user heard both voices at once.")
     if report.get("user_heard_raw_tts_s"):
         lines.append(
             f"The user also heard {report['user_heard_raw_tts_s']:.2f} s of the bot's raw "
@@ -229,6 +232,19 @@ def _delivery(report: dict[str, Any]) -> list[str]:
             )
         else:
             lines.append("The user barged in, but the avatar was not interrupted.")
+    return lines
+
+
+def _played(report: dict[str, Any]) -> list[str]:
+    """How much of each utterance a LiveKit avatar said it played (``lk.playback_finished``)."""
+    lines = []
+    for finished in report.get("playback_finished") or []:
+        position = finished["playback_position"]
+        lines.append(
+            f"It played {position:.2f} s of an utterance before the barge-in cleared the rest."
+            if finished["interrupted"]
+            else f"It played an utterance whole ({position:.2f} s)."
+        )
     return lines
 
 
