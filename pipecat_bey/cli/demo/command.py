@@ -3,19 +3,19 @@
 It runs the Daily demo (:mod:`pipecat_bey.cli.demo.runner`) or, with ``--transport
 livekit``, the LiveKit one (:mod:`pipecat_bey.cli.demo.livekit_runner`), which needs a
 private network namespace: outside one, the command runs itself again under
-``unshare -n`` (:func:`namespaced_command`).
+``unshare -n`` (:mod:`pipecat_bey.cli._namespace`).
 """
 
 import argparse
-import os
 import sys
 from typing import Any, TextIO
 
 from pipecat_bey.cli._io import exit_status, run_to_the_end
+from pipecat_bey.cli._namespace import run_again_in_a_namespace
 from pipecat_bey.cli.demo.runner import ENDING, DemoOptions, check_options, run_demo
 from pipecat_bey.cli.demo.summary_text import print_outcome
 
-__all__ = ["add_log_sink", "namespaced_command", "options_from_args", "run_demo_cli"]
+__all__ = ["add_log_sink", "options_from_args", "run_demo_cli"]
 
 # pipecat logs each ErrorFrame twice (where it is pushed, and again at the
 # start of the pipeline); the demo says each error once, through the events.
@@ -114,26 +114,6 @@ def run_demo_cli(args: argparse.Namespace) -> int:
     return print_outcome(report)
 
 
-NAMESPACED = "PIPECAT_BEY_DEMO_NAMESPACED"
-"""Set in the environment of the demo run again in a network namespace of its own."""
-
-
-def namespaced_command(argv: list[str]) -> list[str]:
-    """The command that runs ``pipecat-bey`` with `argv` in a new network namespace.
-
-    As root, ``unshare -n``; otherwise ``unshare -r -n``, which needs unprivileged user
-    namespaces (most Linux distributions allow them).
-
-    Args:
-        argv: The command's arguments (without the program).
-
-    Returns:
-        The command line.
-    """
-    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-r", "-n"]
-    return [*unshare, "--", sys.executable, "-m", "pipecat_bey.cli", *argv]
-
-
 def _livekit_demo(options: DemoOptions) -> Any:
     """The LiveKit demo's run, in a fresh network namespace: this process, or itself again.
 
@@ -159,45 +139,7 @@ def _livekit_demo(options: DemoOptions) -> Any:
     except LiveKitServerNotFound as error:
         raise ValueError(f"--transport livekit runs a real LiveKit server: {error}") from None
     if not in_fresh_network_namespace():
-        if os.environ.get(NAMESPACED) == "1":
-            raise ValueError(
-                "--transport livekit: `unshare` gave no fresh network namespace (one with only "
-                "`lo`); run the demo as root"
-            )
-        _run_again_in_a_namespace()
+        run_again_in_a_namespace("--transport livekit")
     from pipecat_bey.cli.demo.livekit_runner import run_livekit_demo
 
     return run_livekit_demo(options)
-
-
-def _run_again_in_a_namespace() -> None:
-    """Replace this process with the same command in a new network namespace (never returns).
-
-    The same process goes on (``exec``), so Ctrl-C, SIGTERM and the exit status are as if
-    it had never left. A namespace that cannot be made is said first, with the fix.
-    """
-    import shutil
-    import subprocess
-
-    command = namespaced_command(sys.argv[1:])
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        raise ValueError(
-            "--transport livekit runs in a private network namespace, made with `unshare` "
-            "and `ip` (util-linux, iproute2): install them"
-        )
-    probe = subprocess.run(
-        [*command[: command.index("--") + 1], "ip", "link", "add", "v0", "type", "veth",
-         "peer", "name", "v1"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )  # fmt: skip
-    if probe.returncode != 0:
-        raise ValueError(
-            "--transport livekit runs a real LiveKit server in a private network namespace, "
-            f"which this machine would not make ({probe.stderr.strip()}): run it as root, or "
-            "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
-        )
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(command[0], command, {**os.environ, NAMESPACED: "1"})
