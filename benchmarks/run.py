@@ -18,13 +18,14 @@ import time
 from bench_audio import audio_overhead
 from bench_common import ROWS
 from bench_first_audio import first_audio
+from bench_livekit import livekit
 from bench_relay import relay
 from bench_relay_scale import relay_scale
 from bench_scale import rss_mb, scale
 from bench_startup import startup
 from loguru import logger
 
-BENCHMARKS = ("audio", "startup", "first-audio", "scale", "relay", "relay_scale")
+BENCHMARKS = ("audio", "startup", "first-audio", "scale", "relay", "relay_scale", "livekit")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -64,6 +65,8 @@ async def main(
     if "relay_scale" in only:
         counts = bots or ([1, 2] if quick else [1, 2, 4, 8, 12, 16, 24])
         await relay_scale(sorted(counts), speech_s, size)
+    if "livekit" in only:
+        await livekit(1 if quick else 3)
     width = max(len(r[0]) for r in ROWS)
     print(f"\n| {'benchmark'.ljust(width)} | result | notes |")
     print(f"|{'-' * (width + 2)}|---|---|")
