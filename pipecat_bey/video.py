@@ -44,6 +44,8 @@ from pipecat_bey.speech_router import Route, is_speech
 
 __all__ = ["BeyVideoService", "BeyVideoSettings"]
 
+EVENTS = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
+
 
 @dataclass
 class BeyVideoSettings(ServiceSettings):
@@ -53,23 +55,18 @@ class BeyVideoSettings(ServiceSettings):
 class BeyVideoService(AIService):
     """Gives a Pipecat bot a Beyond Presence video avatar.
 
-    Place it right after the TTS and before ``transport.output()``. With a ``DailyTransport``
-    or a ``LiveKitTransport`` the avatar joins the bot's room; with any other it sits in a
-    private room and its face and voice go out through the bot's own output. Speech made
-    before the avatar listens is held for it; the bot's own voice is silent while the avatar
-    speaks. If the avatar cannot start, does not join in time or leaves, a non-fatal
-    ``ErrorFrame`` goes upstream, ``on_session_error`` fires and (by default) the bot speaks
-    in its own voice. At the end the avatar is removed.
+    Place it right after the TTS, before ``transport.output()``. With a ``DailyTransport`` or
+    a ``LiveKitTransport`` the avatar joins the bot's room; with any other, a private room, its
+    face and voice going out through the bot's output. Speech is held until the avatar listens;
+    the bot's own voice is silent while it speaks. An avatar that cannot start, does not join in
+    time or leaves: a non-fatal ``ErrorFrame`` upstream, ``on_session_error``, and (by default)
+    the bot's own voice. At the end the avatar is removed.
 
-    Event handlers available:
+    Event handlers available: on_session_started(service, session), the API accepted the
+    session; on_avatar_joined(service, participant) and on_avatar_left(service, participant,
+    reason); on_session_error(service, error), the avatar could not start or was lost.
 
-    - on_session_started(service, session): the API accepted the session.
-    - on_avatar_joined(service, participant): the avatar joined the room.
-    - on_avatar_left(service, participant, reason): the avatar left the room.
-    - on_session_error(service, error): the avatar could not start or was lost.
-
-    Metrics (with ``enable_metrics``): TTFB, from ``TTSStartedFrame`` to the
-    avatar's first speech out; the processing time (once): the session's start.
+    Metrics (``enable_metrics``): TTFB to the avatar's first speech; the session's start.
     """
 
     Settings = BeyVideoSettings
@@ -99,9 +96,8 @@ class BeyVideoService(AIService):
         """Create the service; every setting is checked here, not at start.
 
         Args:
-            transport: The bot's transport: with a ``DailyTransport`` or a ``LiveKitTransport``
-                the avatar joins its room ("room"); with any other, or None, it is relayed
-                ("relay").
+            transport: The bot's transport: a ``DailyTransport`` or ``LiveKitTransport`` puts the
+                avatar in its room ("room"); any other, or None, relays it ("relay").
             placement: "room" or "relay" (a Daily bot may relay, to keep the avatar out of
                 its room); None decides from ``transport``.
             relay_room_url: Relay only: a Daily room of the caller's for the avatar; None
@@ -115,11 +111,9 @@ class BeyVideoService(AIService):
             daily_api_key: Daily API key (the avatar's token, its eject): ``DAILY_API_KEY``.
             daily_api_url: Daily REST base URL. Defaults to ``DAILY_API_URL``, then Daily's.
             api_url: Beyond Presence API base URL. Defaults to ``BEY_API_URL``, then Bey's.
-            livekit_url: LiveKit only: the server the avatar joins. Defaults to ``LIVEKIT_URL``,
-                then the transport's.
-            livekit_api_key: LiveKit only: the key the avatar's token is minted with
-                (``LIVEKIT_API_KEY``).
-            livekit_api_secret: LiveKit only: its secret (``LIVEKIT_API_SECRET``).
+            livekit_url: LiveKit: the avatar's server (``LIVEKIT_URL``, else the transport's).
+            livekit_api_key: LiveKit: mints the avatar's token (``LIVEKIT_API_KEY``).
+            livekit_api_secret: LiveKit: its secret (``LIVEKIT_API_SECRET``).
             params: Life-cycle tuning; see ``BeyParams``.
             settings: Runtime settings, as every pipecat service takes them.
             **kwargs: Passed to ``AIService``.
@@ -128,10 +122,9 @@ class BeyVideoService(AIService):
             TypeError: If ``transport`` is not a pipecat transport.
             BeyConfigError: If a setting is missing or invalid (the message names the fix).
         """
-        default_settings = BeyVideoSettings(model=None)
+        super().__init__(settings=BeyVideoSettings(model=None), **kwargs)
         if settings is not None:
-            default_settings.apply_update(settings)
-        super().__init__(settings=default_settings, **kwargs)
+            self._settings.apply_update(settings)
         if params is not None and not isinstance(params, BeyParams):
             raise BeyConfigError(f"params must be a BeyParams, got {type(params).__name__}")
         self._params = params or BeyParams()
@@ -187,11 +180,9 @@ class BeyVideoService(AIService):
         self._http = session
         self._started = asyncio.Event()
         self._ttfb_pending = False
-        events = ("on_session_started", "on_avatar_joined", "on_avatar_left", "on_session_error")
-        for name in events:
+        for name in EVENTS:
             self._register_event_handler(name)
-        # The join published the microphone: set it now.
-        self._placement.room.on_events(joined=self._dispatch.sync_microphone)
+        self._placement.room.on_events(joined=self._dispatch.sync_microphone)  # at the join
 
     def __repr__(self) -> str:
         avatar_id, placement = self._avatar.avatar_id, self.placement
