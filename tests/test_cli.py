@@ -109,6 +109,26 @@ def test_demo_rejects_a_missing_input_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("pipecat-bey: error:")
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--transport", "livekit", "--relay"], "--relay is not there yet with --transport"),
+        (["--loss", "3"], "add --transport livekit, or leave --loss out"),
+    ],
+)
+def test_demo_options_that_mean_nothing_together_are_refused_before_anything_runs(args, named):
+    pytest.importorskip("livekit.agents")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipecat_bey.cli", "demo", "--no-barge-in", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("pipecat-bey: error:") and named in error, result.stderr
+
+
 # Numbers on the command line: finite and within bounds, or a usage error naming the value.
 
 SESSION = ["session", "create", "--avatar-id", "a", "--room-url", "https://x.daily.co/r"]

@@ -123,23 +123,22 @@ def _livekit_demo(options: DemoOptions) -> Any:
     """
     import importlib.util
 
-    for module, install in (
-        ("livekit.rtc", 'pip install "pipecat-bey[livekit-offline]"'),
-        ("livekit.agents", 'pip install "pipecat-bey[livekit-offline]"'),
-    ):
+    for module in ("livekit.rtc", "livekit.agents"):
         if importlib.util.find_spec(module.split(".")[0]) is None or (
             importlib.util.find_spec(module) is None
         ):
-            raise ValueError(f"--transport livekit needs {module}: {install}")
+            raise ValueError(
+                f'--transport livekit needs {module}: pip install "pipecat-bey[livekit-offline]"'
+            )
+    from pipecat_bey.cli.demo.livekit_runner import check_livekit_options, run_livekit_demo
     from pipecat_bey.testing.livekit_server import LiveKitServerNotFound, find_livekit_server
     from pipecat_bey.testing.netns import in_fresh_network_namespace
 
+    check_livekit_options(options)
     try:
         find_livekit_server()
     except LiveKitServerNotFound as error:
         raise ValueError(f"--transport livekit runs a real LiveKit server: {error}") from None
     if not in_fresh_network_namespace():
         run_again_in_a_namespace("--transport livekit")
-    from pipecat_bey.cli.demo.livekit_runner import run_livekit_demo
-
     return run_livekit_demo(options)

@@ -47,7 +47,7 @@ from pipecat_bey.testing.livekit_avatar import LiveKitAvatar
 from pipecat_bey.testing.livekit_world import LiveKitWorld
 from pipecat_bey.testing.wav_tts import WavTTSService
 
-__all__ = ["BOT_IDENTITY", "ROOM", "netem_for", "run_livekit_demo"]
+__all__ = ["BOT_IDENTITY", "ROOM", "check_livekit_options", "netem_for", "run_livekit_demo"]
 
 BOT_IDENTITY = "bot"
 """The bot's identity in the demo's room."""
@@ -82,13 +82,7 @@ async def run_livekit_demo(
     # The LiveKit SDK's own warnings (a data channel closing as a participant leaves)
     # are noise in the demo's output; its errors still show.
     logging.getLogger("livekit").setLevel(logging.ERROR)
-    if options.relay:
-        raise ValueError("--relay with --transport livekit is not supported yet")
-    if options.subscribe_delay_s:
-        raise ValueError(
-            "--subscribe-delay is the Daily demo's: a LiveKit avatar takes the bot's speech as "
-            "a data stream and subscribes to no track; leave it out with --transport livekit"
-        )
+    check_livekit_options(options)
     input_s = len(speech) / 2 / rate
     input_speech_s = speech_duration_s(speech, rate)
     params = options.bey_params or BeyParams()
@@ -159,6 +153,24 @@ async def run_livekit_demo(
     if options.report:
         options.report.write_text(json.dumps(report, indent=2))
     return report
+
+
+def check_livekit_options(options: DemoOptions) -> None:
+    """Refuse the Daily demo's options that mean nothing on LiveKit, naming the fix.
+
+    Args:
+        options: The demo's options.
+
+    Raises:
+        ValueError: For ``--relay`` (not there yet on LiveKit) and ``--subscribe-delay``.
+    """
+    if options.relay:
+        raise ValueError("--relay is not there yet with --transport livekit: leave one of them out")
+    if options.subscribe_delay_s:
+        raise ValueError(
+            "--subscribe-delay is the Daily demo's: a LiveKit avatar takes the bot's speech as "
+            "a data stream and subscribes to no track; leave it out with --transport livekit"
+        )
 
 
 def netem_for(options: DemoOptions) -> dict[str, float]:
