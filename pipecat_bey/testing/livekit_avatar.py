@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
-from livekit import api, rtc
+from livekit import rtc
 from livekit.agents.voice.avatar import (
     AudioSegmentEnd,
     AvatarOptions,
@@ -49,13 +49,8 @@ from livekit.agents.voice.avatar import (
     VideoGenerator,
 )
 
+from pipecat_bey.livekit.tokens import AVATAR_IDENTITY, PUBLISH_ON_BEHALF, mint_avatar_token
 from pipecat_bey.testing.daily_sim.picture import AVATAR_COLOR, VideoStamp, synthetic_frame
-
-AVATAR_IDENTITY = "bey-avatar-agent"
-"""The identity the LiveKit plugin gives the avatar (one avatar per room)."""
-
-PUBLISH_ON_BEHALF = "lk.publish_on_behalf"
-"""The attribute naming the participant the avatar publishes for."""
 
 __all__ = [
     "AVATAR_COLOR",
@@ -77,8 +72,9 @@ def avatar_token(
     *,
     identity: str = AVATAR_IDENTITY,
     name: str | None = None,
+    ttl_s: float = 3600.0,
 ) -> str:
-    """The avatar's access token, as the LiveKit plugin mints it for Beyond Presence.
+    """The avatar's access token, as the service mints it (``mint_avatar_token``).
 
     Args:
         api_key: The LiveKit API key.
@@ -87,25 +83,15 @@ def avatar_token(
         bot_identity: The bot's identity: the avatar publishes on its behalf.
         identity: The avatar's identity.
         name: The avatar's display name (default: none).
+        ttl_s: Its lifetime, in seconds.
 
     Returns:
         A JWT.
     """
-    import warnings
-
-    token = (
-        api.AccessToken(api_key, api_secret)
-        .with_identity(identity)
-        .with_kind("agent")
-        .with_grants(api.VideoGrants(room_join=True, room=room))
-        .with_attributes({PUBLISH_ON_BEHALF: bot_identity})
-    )
-    if name is not None:
-        token = token.with_name(name)
-    with warnings.catch_warnings():
-        # A development server's secret is short; PyJWT warns of that on every token.
-        warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
-        return token.to_jwt()
+    return mint_avatar_token(
+        api_key, api_secret, room=room, bot_identity=bot_identity, ttl_s=ttl_s,
+        identity=identity, name=name,
+    )  # fmt: skip
 
 
 @dataclass

@@ -31,6 +31,7 @@ from types import TracebackType
 import numpy as np
 from livekit import rtc
 
+from pipecat_bey.livekit.tokens import PUBLISH_ON_BEHALF
 from pipecat_bey.testing.daily_sim.picture import looks_like_avatar, read_visible_frame_number
 
 HEARD_RATE = 48000
@@ -39,8 +40,6 @@ HEARD_RATE = 48000
 VOICED_DBFS = -40.0
 """A 10 ms frame louder than this (RMS, dB of full scale) is voiced."""
 
-PUBLISH_ON_BEHALF = "lk.publish_on_behalf"
-"""The attribute naming the participant another publishes for (the avatar's)."""
 
 __all__ = [
     "HEARD_RATE",
