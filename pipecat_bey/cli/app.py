@@ -264,7 +264,8 @@ def _add_check_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
             "delete the room, whatever happens (Ctrl-C included). One line per step, with what "
             "to do on failure. Exits 0 when every step passed, 1 otherwise, 130 on Ctrl-C. "
             "Keys come from --api-key and --daily-api-key or BEY_API_KEY and DAILY_API_KEY "
-            "(empty means unset)."
+            "(empty means unset). With --livekit, the same steps on a LiveKit server of yours "
+            "(the avatar removed through the server API)."
         ),
     )
     check.add_argument("--api-key", help="Beyond Presence API key (default: $BEY_API_KEY)")
@@ -304,6 +305,36 @@ def _add_check_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
         ),
     )
     check.add_argument(
+        "--livekit",
+        action="store_true",
+        help=(
+            "check a real LiveKit deployment instead: create a short-lived room through the "
+            "server API, join it with LiveKitTransport, start a transport: livekit session, "
+            "send the avatar speech on lk.audio_stream, clear it with lk.clear_buffer, then "
+            "remove the avatar and delete the room. Needs pipecat-bey[livekit] (with "
+            "--offline, pipecat-bey[livekit-offline] and livekit-server); settings from "
+            "BEY_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+        ),
+    )
+    check.add_argument(
+        "--livekit-url",
+        metavar="URL",
+        help="with --livekit: the LiveKit server, wss://... (default: $LIVEKIT_URL)",
+    )
+    check.add_argument(
+        "--livekit-api-key",
+        metavar="KEY",
+        help="with --livekit: the LiveKit API key (default: $LIVEKIT_API_KEY)",
+    )
+    check.add_argument(
+        "--livekit-api-secret",
+        metavar="SECRET",
+        help=(
+            "with --livekit: the API key's secret (default: $LIVEKIT_API_SECRET; prefer it, as "
+            "a command line is visible to other users of the machine); never shown"
+        ),
+    )
+    check.add_argument(
         "--world",
         metavar="FILE|JSON",
         help=(
@@ -322,6 +353,32 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         parser.error("check: --world needs --offline")
     if args.offline and (args.api_url or args.daily_api_url):
         parser.error("check: --offline talks to the local services; drop --api-url/--daily-api-url")
+    livekit_options = {
+        "--livekit-url": args.livekit_url,
+        "--livekit-api-key": args.livekit_api_key,
+        "--livekit-api-secret": args.livekit_api_secret,
+    }
+    given = [option for option, value in livekit_options.items() if value is not None]
+    if not args.livekit:
+        if given:
+            parser.error(f"check: {given[0]} needs --livekit")
+        return
+    daily_options = {
+        "--daily-api-key": args.daily_api_key,
+        "--daily-api-url": args.daily_api_url,
+        "--room-url": args.room_url,
+        "--world": args.world,
+    }
+    for option, value in daily_options.items():
+        if value is not None:
+            parser.error(
+                f"check: {option} is the Daily check's; --livekit creates its own LiveKit room "
+                f"(LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET): drop {option}"
+            )
+    if args.offline and given:
+        parser.error(
+            "check: --livekit --offline runs its own LiveKit server; drop " + "/".join(given)
+        )
 
 
 def _checked_url(value: str | None, option: str, variable: str, default: str, what: str) -> str:
@@ -473,8 +530,9 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_usage(parser, args)
-    secrets = [getattr(args, name, None) for name in ("api_key", "token", "daily_api_key")]
-    secrets += [env("BEY_API_KEY"), env("DAILY_API_KEY")]
+    options = ("api_key", "token", "daily_api_key", "livekit_api_secret")
+    secrets = [getattr(args, name, None) for name in options]
+    secrets += [env("BEY_API_KEY"), env("DAILY_API_KEY"), env("LIVEKIT_API_SECRET")]
     try:
         _import_pipecat_quietly()
         if args.command == "demo":

@@ -27,6 +27,51 @@ silent after ``"interrupt"``.
 With ``--offline`` the very same code runs against the local Beyond Presence API
 and the simulated Daily (``pipecat_bey.testing``), with throwaway keys.
 
+On LiveKit
+----------
+``pipecat-bey check --livekit`` takes the same steps on a LiveKit server of yours,
+the service's own LiveKit code doing what it does in a bot
+(``pipecat_bey.livekit``):
+
+1. ``keys``: ``BEY_API_KEY``, ``LIVEKIT_URL``, ``LIVEKIT_API_KEY`` and
+   ``LIVEKIT_API_SECRET`` are set (or ``--livekit-url``, ``--livekit-api-key``,
+   ``--livekit-api-secret``), the URL acceptable. The secret signs the tokens and
+   the server API's requests; it is never sent, printed, logged or recorded, nor is
+   any token.
+2. ``room``: a room ``pipecat-bey-check-<random>`` is created through the server
+   API (``RoomService.CreateRoom``, closed by LiveKit if no one joins it soon).
+3. ``bot_joined``: a bot joins it through pipecat's ``LiveKitTransport``, with a
+   standard participant's token (publish, subscribe, data) minted for it.
+4. ``session_created``: a ``transport: "livekit"`` session is started by
+   :class:`~pipecat_bey.livekit.avatar_session.LiveKitAvatarSession`, which mints
+   the avatar's token (``mint_avatar_token``).
+5. ``avatar_joined``, ``avatar_video``: the avatar (``bey-avatar-agent``) joins,
+   then publishes its camera.
+6. ``avatar_spoke``, ``interrupt``: a few seconds of the packaged speech go to the
+   avatar through the bot's ``LiveKitBotRoom`` (its ``SpeechStream``:
+   ``lk.audio_stream``), paced as the service paces it; its microphone, as the bot
+   receives it, tells when it speaks (and ``lk.playback_started`` when it says it
+   does). Once it has spoken about half a second, the bot barges in as the service
+   does (``lk.clear_buffer``), and the time until the avatar's microphone falls
+   silent is measured; its ``lk.playback_finished`` is recorded.
+7. ``removed``, ``room_deleted``: the avatar is removed through the server API
+   (``RoomService.RemoveParticipant``) and the room deleted, whatever happened
+   before, Ctrl-C included.
+
+With ``--livekit --offline`` the very same code runs against a real local
+``livekit-server``, the local Beyond Presence API and LiveKit's own avatar code
+(``pipecat_bey.testing.livekit_world``), in a network namespace of its own: the
+command runs itself again under ``unshare -n``.
+
+A LiveKit recording (``--record``) keeps the Daily check's keys (below) where they
+mean the same, with ``transport: "livekit"``: ``livekit_url`` and ``room_name``
+instead of ``room_url``, ``livekit_key_valid`` instead of ``daily_key_valid``,
+``removed`` instead of ``ejected``, offline a ``world`` of the local server's
+version and the avatar's join delay; and the avatar's own reports:
+``playback_started_ms`` (from the phrase being sent), ``playback_finished_ms``
+(from the clear), ``playback_finished`` (``{"position_s", "interrupted"}``), and
+``spoken_before_interrupt_s`` (heard at the bot by the clear).
+
 The recording
 -------------
 ``--record FILE`` writes the run as JSON (never a key or a token):
@@ -71,6 +116,19 @@ Each module imports only those above it:
   the only part that uses ``pipecat_bey.testing``, and only once it runs.
 - ``command``: the command line (:func:`run_check_cli`).
 - ``recording``: recordings as settings of the simulated Daily (not imported here).
+
+And for LiveKit (not imported here: they need ``pipecat-bey[livekit]``), each
+importing only those above it and the Daily parts it shares (the steps, the
+microphone meter, the phrase):
+
+- ``livekit_room``: the LiveKit options, the ``keys`` step, the room over the
+  server API and the bot's token.
+- ``livekit_bot``: the bot's pipeline on ``LiveKitTransport`` and its ``LiveKitBotRoom``.
+- ``livekit_avatar``: the avatar's session, arrival, speech, clear and removal.
+- ``livekit_run``: one run (:func:`~pipecat_bey.cli.check.livekit_run.run_livekit_check`)
+  and the same run offline (``run_offline_livekit_check``).
+- ``livekit``: the command line (``run_livekit_check_cli``), which checks the
+  packages, the server and the namespace before importing the rest.
 """
 
 from pipecat_bey.cli.check.avatar import (

@@ -138,16 +138,6 @@ class CheckAvatar:
                 daily=self._room.api(),
                 token_ttl_s=lifetime_s(self._options),
             )
-        except BeyAuthError as e:
-            record["bey_key_valid"] = False
-            raise StepFailed(
-                str(e), "copy BEY_API_KEY (or --api-key) again from https://app.bey.chat"
-            ) from None
-        except BeyValidationError as e:
-            record["bey_key_valid"] = True
-            raise StepFailed(
-                str(e), f"check the avatar id {avatar_id!r} (--avatar-id or BEY_AVATAR_ID)"
-            ) from None
         except DailyAPIError as e:
             hint = (
                 "check DAILY_API_KEY (or --daily-api-key)"
@@ -155,21 +145,8 @@ class CheckAvatar:
                 else "try again later"
             )
             raise StepFailed(str(e), hint) from None
-        except BeyConnectionError as e:
-            raise StepFailed(str(e), "check BEY_API_URL and your network") from None
-        except BeyAPIError as e:
-            if e.status == 404:
-                record["bey_key_valid"] = True
-                raise StepFailed(
-                    str(e), f"check the avatar id {avatar_id!r} (--avatar-id or BEY_AVATAR_ID)"
-                ) from None
-            raise StepFailed(
-                str(e), "the Beyond Presence API failed; try again in a minute"
-            ) from None
         except BeyError as e:
-            raise StepFailed(
-                str(e), "try again; if it persists, report it with this line"
-            ) from None
+            raise session_failure(e, avatar_id, record) from None
         answered = time.monotonic()
         self._session_answered_at = answered
         record["session_created_s"] = round(answered - started, 3)
@@ -345,3 +322,33 @@ class CheckAvatar:
         record["ejected"] = True
         what = "ejected the avatar" if ejected else "no avatar was in the room"
         self._runner.step("ejected", started, True, f"{what} ({len(ejected)} participant(s))")
+
+
+def session_failure(error: BeyError, avatar_id: str, record: dict[str, Any]) -> StepFailed:
+    """The ``session_created`` step's failure for a Beyond Presence error, with its fix.
+
+    Args:
+        error: What the API client raised.
+        avatar_id: The avatar asked for.
+        record: The recording: ``bey_key_valid`` is set when the error tells.
+
+    Returns:
+        The failure to raise.
+    """
+    if isinstance(error, BeyAuthError):
+        record["bey_key_valid"] = False
+        return StepFailed(
+            str(error), "copy BEY_API_KEY (or --api-key) again from https://app.bey.chat"
+        )
+    if isinstance(error, BeyValidationError) or (
+        isinstance(error, BeyAPIError) and error.status == 404
+    ):
+        record["bey_key_valid"] = True
+        return StepFailed(
+            str(error), f"check the avatar id {avatar_id!r} (--avatar-id or BEY_AVATAR_ID)"
+        )
+    if isinstance(error, BeyConnectionError):
+        return StepFailed(str(error), "check BEY_API_URL and your network")
+    if isinstance(error, BeyAPIError):
+        return StepFailed(str(error), "the Beyond Presence API failed; try again in a minute")
+    return StepFailed(str(error), "try again; if it persists, report it with this line")

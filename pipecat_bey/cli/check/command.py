@@ -28,10 +28,13 @@ def _log_to_stderr(secrets: Collection[str]) -> None:
 def run_check_cli(args: Any) -> int:
     """Run ``pipecat-bey check`` with a parsed command line.
 
+    With ``livekit`` set, it runs the LiveKit check instead
+    (:func:`~pipecat_bey.cli.check.livekit.run_livekit_check_cli`).
+
     Args:
         args: The command line (``api_key``, ``daily_api_key``, ``api_url``,
             ``daily_api_url``, ``avatar_id``, ``room_url``, ``timeout``,
-            ``record``, ``offline``, ``world``).
+            ``record``, ``offline``, ``world``; ``livekit`` and its settings).
 
     Returns:
         0 when every step passed, 1 otherwise, 130 when interrupted (Ctrl-C), 143
@@ -39,8 +42,13 @@ def run_check_cli(args: Any) -> int:
         signal does not cut short.
 
     Raises:
-        ValueError: If ``--record`` or ``--world`` is unusable; nothing has run.
+        ValueError: If ``--record`` or ``--world`` is unusable (or, with ``--livekit``,
+            the machine lacks what it needs); nothing has run.
     """
+    if getattr(args, "livekit", False):
+        from pipecat_bey.cli.check.livekit import run_livekit_check_cli  # LiveKit's packages
+
+        return run_livekit_check_cli(args)
     if args.record is not None:
         check_writable(args.record, "--record")
     world = None

@@ -9,7 +9,7 @@ room, the bot or the microphone meter says something happened.
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableSet
+from collections.abc import Awaitable, Callable, Mapping, MutableSet
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -115,6 +115,9 @@ class StepRunner:
         offline: Whether the run is against the local stand-ins (noted in the recording).
     """
 
+    labels: Mapping[str, str] = LABELS
+    """How each step is named on its line."""
+
     def __init__(self, progress: Progress, secrets: MutableSet[str], offline: bool) -> None:
         self.secrets = secrets
         self.steps: list[Step] = []
@@ -164,7 +167,7 @@ class StepRunner:
         step.hint = redact(step.hint, *self.secrets) if step.hint else None
         self.steps.append(step)
         mark = "ok  " if ok else "FAIL" if hint or not self.interrupted else "STOP"
-        line = f"{mark} {LABELS[name]}: {step.detail}"
+        line = f"{mark} {self.labels[name]}: {step.detail}"
         if step.hint:
             line += f". Fix: {step.hint}"
         self.say(line)

@@ -1,0 +1,162 @@
+"""``pipecat-bey check --livekit`` on the command line: its needs, its logs, its exit status.
+
+The LiveKit check needs ``pipecat-bey[livekit]``; with ``--offline``,
+``pipecat-bey[livekit-offline]``, the ``livekit-server`` binary and a fresh network
+namespace: outside one, the command runs itself again under ``unshare -n``
+(:mod:`pipecat_bey.cli._namespace`), as ``pipecat-bey demo --transport livekit``
+does. Nothing of LiveKit is imported before its packages are known to be there.
+"""
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from pipecat_bey._secrets import redact
+from pipecat_bey.cli._io import check_writable, exit_status, run_to_the_end
+from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S
+from pipecat_bey.config import env
+
+__all__ = ["livekit_requirement", "run_livekit_check_cli"]
+
+ONLINE_PACKAGES = ("livekit.rtc", "livekit.api")
+OFFLINE_PACKAGES = (*ONLINE_PACKAGES, "livekit.agents")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None and (
+            importlib.util.find_spec(module) is not None
+        )
+    except ModuleNotFoundError:
+        return False
+
+
+def livekit_requirement(offline: bool) -> str | None:
+    """What the LiveKit check lacks on this machine, with what to install; None if nothing.
+
+    Args:
+        offline: Whether the offline check (the local server, LiveKit's avatar code).
+
+    Returns:
+        The missing package and the fix, or None.
+    """
+    extra = "livekit-offline" if offline else "livekit"
+    what = "--livekit --offline" if offline else "--livekit"
+    for module in OFFLINE_PACKAGES if offline else ONLINE_PACKAGES:
+        if not _installed(module):
+            return f'{what} needs {module}: pip install "pipecat-bey[{extra}]"'
+    return None
+
+
+def _prepare_offline() -> None:
+    """The offline world's needs, then its namespace: this process, or itself again there."""
+    from pipecat_bey.cli._namespace import run_again_in_a_namespace
+    from pipecat_bey.testing.livekit_server import LiveKitServerNotFound, find_livekit_server
+    from pipecat_bey.testing.netns import in_fresh_network_namespace
+
+    try:
+        find_livekit_server()
+    except LiveKitServerNotFound as error:
+        raise ValueError(f"--livekit --offline runs a real LiveKit server: {error}") from None
+    if not in_fresh_network_namespace():
+        run_again_in_a_namespace("--livekit --offline")
+
+
+class _RedactingHandler(logging.Handler):
+    """The standard library's log records (the LiveKit SDKs'), one line each, secrets masked."""
+
+    def __init__(self, secrets: Collection[str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self._secrets = secrets
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = f"{record.levelname}: {record.getMessage()}\n"
+            sys.stderr.write(redact(line, *self._secrets))
+        except Exception:  # a log line must never stop the check
+            self.handleError(record)
+
+
+def _log_to_stderr(secrets: Collection[str]) -> None:
+    """Show warnings and errors, one line each, with every secret masked (tokens too)."""
+    from loguru import logger
+
+    def sink(message: Any) -> None:
+        sys.stderr.write(redact(str(message), *secrets))
+
+    logger.remove()
+    logger.add(sink, level="WARNING", format="{level}: {message}")
+    logging.getLogger().addHandler(_RedactingHandler(secrets))
+    # The LiveKit SDK warns of every data channel closing as a participant leaves, and
+    # its server API of each retry; the steps say what failed.
+    logging.getLogger("livekit").setLevel(logging.ERROR)
+
+
+def run_livekit_check_cli(args: Any) -> int:
+    """Run ``pipecat-bey check --livekit`` (``--offline`` too) with a parsed command line.
+
+    Args:
+        args: The command line (``api_key``, ``api_url``, ``avatar_id``, ``livekit_url``,
+            ``livekit_api_key``, ``livekit_api_secret``, ``timeout``, ``record``,
+            ``offline``).
+
+    Returns:
+        0 when every step passed, 1 otherwise, 130 when interrupted (Ctrl-C), 143
+        when terminated (SIGTERM); either way after the clean-up, which a second
+        signal does not cut short.
+
+    Raises:
+        ValueError: If ``--record`` is unusable, or the machine lacks what the check
+            needs (naming what to install or build); nothing has run.
+    """
+    if args.record is not None:
+        check_writable(args.record, "--record")
+    missing = livekit_requirement(args.offline)
+    if missing:
+        raise ValueError(missing)
+    if args.offline:
+        _prepare_offline()  # may run the command again in a namespace: never returns then
+    from pipecat_bey.cli.check.livekit_room import LiveKitCheckOptions
+    from pipecat_bey.cli.check.livekit_run import run_livekit_check, run_offline_livekit_check
+
+    options = LiveKitCheckOptions(
+        api_key=args.api_key,
+        api_url=args.api_url,
+        avatar_id=args.avatar_id,
+        livekit_url=args.livekit_url,
+        livekit_api_key=args.livekit_api_key,
+        livekit_api_secret=args.livekit_api_secret,
+        timeout_s=args.timeout,
+        record=args.record,
+    )
+    secrets: set[str] = {s for s in _secrets_of(args) if s}
+    _log_to_stderr(secrets)
+    if args.offline:
+        # The local services log a client hanging up mid-request (as Ctrl-C makes the
+        # check do) with a traceback; that is the check's own doing, not a fault.
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    again = (
+        "pipecat-bey: still cleaning up (removing the avatar, stopping the bot, deleting the "
+        f"room; each at most {CLEANUP_TIMEOUT_S:g} s); the check exits once it is done"
+    )
+    try:
+        # The first Ctrl-C (or SIGTERM) cancels the check, which cleans up (removes the
+        # avatar, deletes the room) and writes its recording before it is raised here.
+        if args.offline:
+            run = run_offline_livekit_check(options, secrets=secrets)
+        else:
+            run = run_livekit_check(options, secrets=secrets)
+        recording = run_to_the_end(run, again=again)
+    except KeyboardInterrupt as e:
+        print(f"pipecat-bey: check {getattr(e, 'how', 'interrupted')}", file=sys.stderr)
+        return exit_status(e)
+    return 0 if recording["ok"] else 1
+
+
+def _secrets_of(args: Any) -> Iterable[str | None]:
+    yield getattr(args, "api_key", None)
+    yield getattr(args, "livekit_api_secret", None)
+    yield env("BEY_API_KEY")
+    yield env("LIVEKIT_API_SECRET")
