@@ -13,7 +13,9 @@ its own), judged on its report and on what the avatar received (``--out``):
 - across a grid of real delay, jitter and loss on the link (``LiveKitWorld.netem``): first
   words, the stale bound, one voice, removal;
 - when the avatar does not come (the API refuses the session, or the avatar comes after the
-  service gave up): the bot speaks in its own voice, and a late avatar is removed.
+  service gave up): the bot speaks in its own voice, and a late avatar is removed;
+- when the avatar never calls ``lk.playback_started`` (optional in LiveKit's protocol): the
+  pipeline still gets its TTFB and the avatar's speaking frames.
 
 Opt-in (``-m slow``), run by ``.ci/run``; they skip like tests/test_livekit_server.py.
 """
@@ -158,7 +160,7 @@ def test_first_words_stale_speech_and_one_voice_hold_on_an_impaired_link(
 @pytest.mark.parametrize("case", ["refused", "late"])
 def test_without_the_avatar_the_bot_speaks_in_its_own_voice(tmp_path, case):
     require(AGENTS)
-    result = run_probe("fallback_probe.py", tmp_path, "--case", case, label=f"fallback_{case}")
+    result = run_probe("demo_probe.py", tmp_path, "--case", case, label=f"demo_{case}")
     assert not result["errors"], result["errors"]
     report = result["report"]
     assert report["fallback"] is True and report["session_errors"], report
@@ -169,3 +171,19 @@ def test_without_the_avatar_the_bot_speaks_in_its_own_voice(tmp_path, case):
         assert report["late_avatar_ejected"] is True, report
     else:
         assert report["avatar_removed"] is None and report["session_response"] is None, report
+
+
+def test_an_avatar_that_never_says_it_started_still_gives_the_pipeline_its_events(tmp_path):
+    # lk.playback_started is optional: the pipeline still gets TTFB and the avatar's speaking
+    # frames (both ways), and the user one voice.
+    require(AGENTS)
+    result = run_probe("demo_probe.py", tmp_path, "--case", "no-start-call", label="demo_no_start")
+    assert not result["errors"], result["errors"]
+    report = result["report"]
+    assert report["fallback"] is False and not report["session_errors"], report
+    assert report["avatar_received_speech_s"] >= report["input_speech_s"] - 0.15, report
+    assert not one_voice_problems(report), one_voice_problems(report)
+    assert len(result["ttfb_s"]) == 1 and 0 < result["ttfb_s"][0] < 5, result["ttfb_s"]
+    started = [f for f in result["speaking"] if f.startswith("BotStartedSpeakingFrame")]
+    stopped = [f for f in result["speaking"] if f.startswith("BotStoppedSpeakingFrame")]
+    assert len(started) == 2 and len(stopped) == 2, result["speaking"]  # downstream, upstream

@@ -27,6 +27,7 @@ from pipecat_bey.errors import BeyConfigError
 from pipecat_bey.livekit.speech_stream import (
     AUDIO_STREAM_TOPIC,
     MAX_LEAD_S,
+    PLAYBACK_STARTED_WAIT_S,
     RPC_CLEAR_BUFFER,
     RPC_PLAYBACK_FINISHED,
     RPC_PLAYBACK_STARTED,
@@ -154,11 +155,17 @@ async def test_a_barge_in_clears_once_and_the_next_utterance_waits_for_the_answe
     assert participant.log[2] == ("rpc", RPC_CLEAR_BUFFER, AVATAR_IDENTITY)
 
 
+async def says_it_plays(participant):
+    """The avatar calls lk.playback_started (as LiveKit's own avatar code does)."""
+    await participant.rpc_handlers[RPC_PLAYBACK_STARTED](Invocation(AVATAR_IDENTITY))
+
+
 async def test_speech_made_faster_than_real_time_is_sent_at_most_half_a_second_ahead():
     # A TTS makes 3 s of speech at once, in 20 ms frames: the avatar must never hold more
     # than MAX_LEAD_S unplayed, or a clear queues behind it on the data channel.
     clock = VirtualClock()
     stream, participant, _ = await attached(clock)
+    await says_it_plays(participant)
     leads = []
     participant.observe = lambda: leads.append(
         sum(len(w.data) for w in participant.writers) / 2 / 16000 - clock.now
@@ -190,6 +197,7 @@ async def test_a_barge_in_drops_the_speech_still_queued_and_clears_at_once():
     participant = Participant()
     stream = SpeechStream(AVATAR_IDENTITY, clock=clock, sleep=held)
     stream.attach(participant, lambda started: asyncio.sleep(0))
+    await says_it_plays(participant)
     for _ in range(150):
         await stream.write(speech(0.02))
     for _ in range(5):
@@ -210,6 +218,57 @@ async def test_a_barge_in_drops_the_speech_still_queued_and_clears_at_once():
     assert len(participant.writers) == 1 and participant.writers[0].closed
     assert len(participant.writers[0].data) / 2 / 16000 == sent_s  # nothing stale after it
     assert stream.unplayed_bound_s() == pytest.approx(sent_s)
+
+
+async def test_an_avatar_that_never_says_it_started_is_taken_as_started_when_it_is_sent():
+    # lk.playback_started is optional: without it the bot still tells its pipeline (and its
+    # TTFB) that the avatar speaks, after PLAYBACK_STARTED_WAIT_S the first time, at once after.
+    gate, waits = asyncio.Event(), []
+
+    async def wait(seconds):
+        waits.append(seconds)
+        await gate.wait()
+
+    participant, speaking = Participant(), []
+
+    async def on_speaking(started):
+        speaking.append(started)
+
+    stream = SpeechStream(AVATAR_IDENTITY, sleep=wait)
+    stream.attach(participant, on_speaking)
+    finished = participant.rpc_handlers[RPC_PLAYBACK_FINISHED]
+    await stream.write(speech(0.1))
+    await stream.end()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert waits == [PLAYBACK_STARTED_WAIT_S] and speaking == []  # waiting for the avatar
+    gate.set()
+    await stream.sent()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert speaking == [True]
+    report = json.dumps({"playback_position": 0.1, "interrupted": False})
+    await finished(Invocation(AVATAR_IDENTITY, report))
+    assert speaking == [True, False]
+    await stream.write(speech(0.1))  # the next one: at once, no wait
+    await stream.sent()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert speaking == [True, False, True] and waits == [PLAYBACK_STARTED_WAIT_S]
+    await stream.close()
+
+
+async def test_an_avatar_that_says_it_started_is_believed_and_announced_once():
+    stream, participant, speaking = await attached()
+    await says_it_plays(participant)  # before anything was sent: it does call it
+    await stream.write(speech(0.1))
+    await stream.end()
+    await stream.sent()
+    await says_it_plays(participant)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert speaking == [True]  # once, not again for the second call
+    await stream.close()
 
 
 async def test_the_avatar_reports_playback_and_the_end_waits_for_it():

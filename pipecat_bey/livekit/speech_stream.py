@@ -40,6 +40,12 @@ SPEECH_SAMPLE_RATE = 16000
 CLEAR_TIMEOUT_S = 2.0
 """How long new speech waits for the avatar to answer a clear (the plugin's bound)."""
 
+PLAYBACK_STARTED_WAIT_S = 1.0
+"""How long after an utterance's stream opened the avatar has to call ``lk.playback_started``
+before the bot takes the utterance as started (a guess). The call is optional in LiveKit's
+protocol (made "where registered"); an avatar that never makes it has each utterance taken
+as started when its stream opens, from then on, so that its events and TTFB still come."""
+
 MAX_LEAD_S = 0.5
 """How far ahead of real time an utterance is sent (a guess, proven over the netem grid).
 
@@ -106,6 +112,9 @@ class SpeechStream:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sender: asyncio.Task | None = None
+        self._reports_start: bool | None = None  # whether the avatar calls playback_started
+        self._announced = False  # the avatar was said to speak, and not yet to have finished
+        self._announcing: asyncio.Task | None = None
         self._participant: rtc.LocalParticipant | None = None
         self._resampler: SOXRStreamAudioResampler | None = None  # the utterance's
         self._in_rate: int | None = None
@@ -283,8 +292,9 @@ class SpeechStream:
             await asyncio.gather(self._sender, return_exceptions=True)
         self._sender = None
         await self.stop()
-        if self._clearing is not None and not self._clearing.done():
-            self._clearing.cancel()
+        for task in (self._clearing, self._announcing):
+            if task is not None and not task.done():
+                task.cancel()
         participant, self._participant = self._participant, None
         if participant is not None:
             for method in (RPC_PLAYBACK_STARTED, RPC_PLAYBACK_FINISHED):
@@ -309,7 +319,28 @@ class SpeechStream:
         self._opened_at = self._clock()
         self._unfinished += 1
         self._finished.clear()
+        if self._reports_start is not True and not self._announced:
+            self._announcing = asyncio.ensure_future(self._announce_unless_told())
         return self._writer
+
+    async def _announce_unless_told(self) -> None:
+        """Take the utterance as started, unless the avatar says so first (or is known to)."""
+        if self._reports_start is None:
+            await self._sleep(PLAYBACK_STARTED_WAIT_S)
+            if self._reports_start is not None or self._announced:
+                return
+            self._reports_start = False
+            logger.info(
+                "the avatar does not call lk.playback_started: its utterances are taken as "
+                "started when their streams open"
+            )
+        await self._say_speaking(True)
+
+    async def _say_speaking(self, speaking: bool) -> None:
+        if self._announced == speaking or self._on_speaking is None:
+            return
+        self._announced = speaking
+        await self._on_speaking(speaking)
 
     async def _close(self, writer: rtc.ByteStreamWriter) -> None:
         try:
@@ -334,8 +365,8 @@ class SpeechStream:
     async def _playback_started(self, data: rtc.RpcInvocationData) -> str:
         if not self._from_avatar(data):
             return "reject"
-        if self._on_speaking is not None:
-            await self._on_speaking(True)
+        self._reports_start = True
+        await self._say_speaking(True)
         return "ok"
 
     async def _playback_finished(self, data: rtc.RpcInvocationData) -> str:
@@ -354,6 +385,6 @@ class SpeechStream:
         if self._unfinished == 0:
             self._unfinished_sent_s = 0.0
             self._finished.set()
-        if self._on_speaking is not None and not self.speaking:
-            await self._on_speaking(False)
+        if not self.speaking:
+            await self._say_speaking(False)
         return "ok"

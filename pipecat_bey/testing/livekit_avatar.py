@@ -254,6 +254,8 @@ class _RecordingReceiver(DataStreamAudioReceiver):
         super().notify_playback_finished(playback_position, interrupted)
 
     def notify_playback_started(self) -> None:
+        if not self._avatar.calls_playback_started:
+            return  # an avatar worker that does not make the optional call
         self._avatar.playback_started.append(time.monotonic())
         super().notify_playback_started()
 
@@ -286,6 +288,11 @@ class LiveKitAvatar:
         sample_rate: The rate of its microphone (the plugin sends 16 kHz speech).
         join_timeout_s: How long joining, and waiting for the bot to be in the room, may
             take.
+        calls_playback_started: Whether it calls the bot's ``lk.playback_started`` as each
+            utterance starts playing. livekit-agents' receiver (1.8.9) does, and so by
+            default does this avatar; LiveKit's protocol makes the call optional ("where
+            registered"), and whether Beyond Presence's worker makes it is not published:
+            False plays the avatar that does not.
 
     One per bot in a process: livekit-agents keeps the receivers' ``lk.clear_buffer``
     handlers process-wide, one per sender.
@@ -318,8 +325,10 @@ class LiveKitAvatar:
         fps: float = 25.0,
         sample_rate: int = 16000,
         join_timeout_s: float = 20.0,
+        calls_playback_started: bool = True,
     ) -> None:
         self._url, self._token = url, token
+        self.calls_playback_started = calls_playback_started
         self._sender_identity = sender_identity
         self._options = AvatarOptions(
             video_width=width,

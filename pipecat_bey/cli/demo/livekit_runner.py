@@ -92,6 +92,7 @@ async def run_livekit_demo(
     impaired = bool(options.network_delay_s or options.jitter_s or options.loss_pct)
     world_ = LiveKitWorld(
         avatar_join_delay_s=options.avatar_join_delay_s,
+        avatar_options=options.livekit_avatar,
         room=ROOM,
         bey_api_keys=(options.bey_key,) if options.bey_key else ("bey-local-key",),
         impairable=impaired,

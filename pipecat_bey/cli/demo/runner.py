@@ -109,6 +109,8 @@ class DemoOptions:
         transport: "daily" (the simulated Daily room) or "livekit" (a real LiveKit server
             in a private network namespace, see :mod:`pipecat_bey.cli.demo.livekit_runner`).
         loss_pct: LiveKit only: the share of packets lost on each hop, in percent.
+        livekit_avatar: LiveKit only: more ``LiveKitAvatar`` settings (its size, whether it
+            calls ``lk.playback_started``...).
     """
 
     speech: Path = field(default_factory=default_speech)
@@ -130,6 +132,7 @@ class DemoOptions:
     daily_key: str | None = None
     transport: str = "daily"
     loss_pct: float = 0.0
+    livekit_avatar: dict[str, Any] = field(default_factory=dict)
 
     @property
     def out_path(self) -> Path:
