@@ -149,6 +149,10 @@ class AvatarRoom(Protocol):
         transport reports the avatar's track itself, and this is never called back.
         """
 
+    def take_unsent_speech(self) -> list[OutputAudioRawFrame]:
+        """The speech queued for the avatar and not yet sent, taken back (it is lost)."""
+        ...
+
     async def play_out(self) -> bool:
         """At the end, wait (bounded) until the avatar played what it was sent; True if it did."""
 

@@ -67,11 +67,18 @@ class SpeechDispatch:
     async def reroute(self, *, ready: bool) -> None:
         """The avatar listens (ready) or is gone: held speech goes where speech goes now.
 
+        A lost avatar's speech that the room had not sent yet is taken back, for the bot's
+        own voice, ahead of the held speech.
+
         Args:
             ready: True when the avatar listens, False when it is lost.
         """
         async with self._lock:
-            await self._apply(self._router.avatar_ready() if ready else self._router.avatar_lost())
+            if ready:
+                await self._apply(self._router.avatar_ready())
+            else:
+                unsent = self._placement.room.take_unsent_speech()
+                await self._apply(self._router.avatar_lost(unsent))
 
     async def sync_microphone(self) -> None:
         """Publish the bot's own microphone, or not, as the route wants now."""

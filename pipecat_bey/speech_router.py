@@ -12,6 +12,7 @@ no avatar the bot speaks in its own voice, or (without fallback) not at all.
 """
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -35,6 +36,7 @@ class NoticeKind(Enum):
     SPEECH_MUTED = "speech_muted"  # first speech dropped for want of avatar and fallback
     HELD_SPEECH_RELEASED = "held_speech_released"  # held speech went where speech goes now
     AVATAR_WAITS = "avatar_waits"  # a late avatar takes over once the bot's own voice ends
+    UNSENT_SPEECH_RECLAIMED = "unsent_speech_reclaimed"  # a lost avatar's unsent speech
 
 
 @dataclass(frozen=True)
@@ -250,15 +252,37 @@ class SpeechRouter:
         self._route = Route.AVATAR
         return self._release()
 
-    def avatar_lost(self) -> Routing:
+    def avatar_lost(self, unsent: Sequence[Frame] = ()) -> Routing:
         """The avatar is not coming, or left: the bot's own voice, or silence.
 
+        Args:
+            unsent: Speech that was on its way to the avatar and never went out, taken back
+                from the room (it comes before the held speech).
+
         Returns:
-            The held speech, for the bot's own voice (or nothing without fallback).
+            The unsent and the held speech, for the bot's own voice (or nothing without
+            fallback).
         """
         self._avatar_waiting = False
         self._route = Route.BOT_VOICE if self._fallback else Route.MUTED
-        return self._release()
+        routing = Routing()
+        unsent_s = sum(duration_s(f) for f in unsent if isinstance(f, OutputAudioRawFrame))
+        if unsent_s:
+            where = "the bot's own voice" if self._fallback else "nobody (no fallback)"
+            routing.notices.append(
+                Notice(
+                    NoticeKind.UNSENT_SPEECH_RECLAIMED,
+                    f"{unsent_s:.2f} s of speech not yet sent to the lost avatar goes to {where}",
+                    warning=False,
+                )
+            )
+        for frame in unsent:
+            frame.transport_destination = None
+            self._send(frame, routing)
+        released = self._release()
+        routing.frames += released.frames
+        routing.notices += released.notices
+        return routing
 
     def interrupt(self) -> Interruption:
         """Barge-in: drop held speech and any partial sample.

@@ -14,6 +14,7 @@ its own), judged on its report and on what the avatar received (``--out``):
   words, the stale bound, one voice, removal;
 - when the avatar does not come (the API refuses the session, or the avatar comes after the
   service gave up): the bot speaks in its own voice, and a late avatar is removed;
+- when the avatar leaves by itself while it speaks: the rest in the bot's own voice;
 - when the avatar never calls ``lk.playback_started`` (optional in LiveKit's protocol): the
   pipeline still gets its TTFB and the avatar's speaking frames.
 
@@ -171,6 +172,18 @@ def test_without_the_avatar_the_bot_speaks_in_its_own_voice(tmp_path, case):
         assert report["late_avatar_ejected"] is True, report
     else:
         assert report["avatar_removed"] is None and report["session_response"] is None, report
+
+
+def test_an_avatar_lost_mid_speech_hands_the_rest_to_the_bots_own_voice(tmp_path):
+    require(AGENTS)
+    result = run_probe("demo_probe.py", tmp_path, "--case", "lost", label="demo_lost")
+    assert not result["errors"], result["errors"]
+    report = result["report"]
+    assert report["session_errors"] and report["fallback"] is True, report
+    # The user heard the avatar, then the bot: the clip's speech, once, one voice at a time.
+    assert report["user_heard_avatar_s"] > 0.5 and report["user_heard_bot_s"] > 0.5, report
+    assert report["user_heard_both_s"] <= 0.05, report
+    assert report["avatar_removed"] is False, report  # it left by itself
 
 
 def test_an_avatar_that_never_says_it_started_still_gives_the_pipeline_its_events(tmp_path):

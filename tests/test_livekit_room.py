@@ -271,6 +271,32 @@ async def test_an_avatar_that_says_it_started_is_believed_and_announced_once():
     await stream.close()
 
 
+async def test_a_lost_avatars_unsent_speech_is_taken_back_and_not_sent():
+    gate, clock = asyncio.Event(), VirtualClock()
+
+    async def held(seconds):
+        await gate.wait()
+
+    participant = Participant()
+    stream = SpeechStream(AVATAR_IDENTITY, clock=clock, sleep=held)
+    stream.attach(participant, lambda started: asyncio.sleep(0))
+    await says_it_plays(participant)
+    for _ in range(100):
+        await stream.write(speech(0.02))  # 2 s, at once
+    for _ in range(5):
+        await asyncio.sleep(0)
+    sent_s = len(participant.writers[0].data) / 2 / 16000
+    unsent = stream.take_unsent()
+    # All that was queued (the resampler keeps its last few ms of the utterance).
+    assert len(unsent) / 2 / 16000 == pytest.approx(2.0 - sent_s, abs=0.1)
+    assert stream.unplayed_bound_s() == pytest.approx(sent_s)
+    gate.set()
+    await stream.sent()
+    assert len(participant.writers[0].data) / 2 / 16000 == sent_s  # none of it went after
+    assert stream.take_unsent() == b""
+    await stream.close()
+
+
 async def test_the_avatar_reports_playback_and_the_end_waits_for_it():
     stream, participant, speaking = await attached()
     await stream.write(speech(0.4))

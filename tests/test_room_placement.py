@@ -54,6 +54,9 @@ class FakeRoom:
     async def publish_microphone(self, on):
         self.microphone.append(on)
 
+    def take_unsent_speech(self):
+        return []
+
 
 def hooks(pushed):
     async def push(frame):

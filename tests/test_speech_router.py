@@ -58,6 +58,30 @@ def test_without_an_avatar_the_bot_speaks_in_its_own_voice_held_speech_first():
     assert "bot's own voice" in routing.notices[0].message
 
 
+def test_a_lost_avatars_unsent_speech_goes_to_the_bots_own_voice_before_the_held():
+    # The avatar took speech (it listened), then left while the room still had some of it
+    # queued: that comes back, in the bot's own voice, ahead of speech held since.
+    r = router()
+    r.avatar_ready()
+    sent = feed(r, utterance(noise(960, seed=1), [480]))
+    assert all(f.transport_destination == TRACK for f in sent)
+    unsent = [OutputAudioRawFrame(noise(1600, seed=2), 16000, 1)]
+    unsent[0].transport_destination = TRACK
+    routing = r.avatar_lost(unsent)
+    assert routing.frames == unsent and unsent[0].transport_destination is None
+    assert [n.kind for n in routing.notices] == [NoticeKind.UNSENT_SPEECH_RECLAIMED]
+    assert "0.10 s of speech not yet sent" in routing.notices[0].message
+    assert r.route is Route.BOT_VOICE and r.microphone_on
+
+
+def test_without_fallback_a_lost_avatars_unsent_speech_is_dropped_and_said():
+    r = router(fallback=False)
+    r.avatar_ready()
+    routing = r.avatar_lost([OutputAudioRawFrame(noise(1600), 16000, 1)])
+    assert routing.frames == []
+    assert "goes to nobody (no fallback)" in routing.notices[0].message
+
+
 def test_without_fallback_speech_is_dropped_and_said_once():
     r = router(fallback=False)
     r.avatar_lost()

@@ -359,6 +359,14 @@ class BackstageRoom:
             callback: Unused.
         """
 
+    def take_unsent_speech(self) -> list[OutputAudioRawFrame]:
+        """None to take: what the speech writer holds goes with the private room.
+
+        Returns:
+            Nothing.
+        """
+        return []
+
     async def play_out(self) -> bool:
         """Nothing to wait for here: the relay placement drains the speech and the voice.
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import Frame, InterruptionFrame
+from pipecat.frames.frames import Frame, InterruptionFrame, OutputAudioRawFrame
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.daily.transport import (
     DailyOutputTransportMessageUrgentFrame,
@@ -234,6 +234,14 @@ class BotRoom:
         Args:
             callback: Unused.
         """
+
+    def take_unsent_speech(self) -> list[OutputAudioRawFrame]:
+        """None to take: the avatar's speech is queued in the output transport, on its track.
+
+        Returns:
+            Nothing.
+        """
+        return []
 
     async def play_out(self) -> bool:
         """Nothing to wait for here: the output transport plays the track's queue out.

@@ -32,7 +32,7 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.transports.livekit.transport import LiveKitTransport
 
 from pipecat_bey.errors import BeyConfigError
-from pipecat_bey.livekit.speech_stream import SpeechStream
+from pipecat_bey.livekit.speech_stream import SPEECH_SAMPLE_RATE, SpeechStream
 from pipecat_bey.rooms import FramePusher, Participant, TaskFactory
 
 BOT_AUDIO_TRACK = "pipecat-audio"
@@ -325,6 +325,15 @@ class LiveKitBotRoom:
             participant_id: The avatar.
         """
         await self.speech.clear()
+
+    def take_unsent_speech(self) -> list[OutputAudioRawFrame]:
+        """Take back the speech not yet sent to the avatar (it is lost), for the bot's voice.
+
+        Returns:
+            It, as one frame at the avatar's rate (the output resamples it), or nothing.
+        """
+        unsent = self.speech.take_unsent()
+        return [OutputAudioRawFrame(unsent, SPEECH_SAMPLE_RATE, 1)] if unsent else []
 
     async def play_out(self) -> bool:
         """At the end, wait until the avatar reports it played out what it was sent.

@@ -225,6 +225,19 @@ class SpeechStream:
         if generation == self._generation:
             self._sent_since_clear = True
 
+    def take_unsent(self) -> bytes:
+        """Take back the speech queued and not yet sent (the avatar is lost), as 16 kHz PCM.
+
+        Returns:
+            The audio, mono 16-bit at ``SPEECH_SAMPLE_RATE``; the queue is empty after.
+        """
+        unsent = b"".join(item for item in self._pending if item)
+        self._generation += 1
+        self._pending.clear()
+        self._pending_s = 0.0
+        self._idle.set()
+        return unsent
+
     async def sent(self) -> None:
         """Wait until everything queued has been sent (or dropped by a barge-in)."""
         await self._idle.wait()

@@ -293,6 +293,8 @@ class LiveKitAvatar:
             default does this avatar; LiveKit's protocol makes the call optional ("where
             registered"), and whether Beyond Presence's worker makes it is not published:
             False plays the avatar that does not.
+        leave_after_s: In ``LiveKitWorld``: it leaves by itself this long after joining
+            (its worker crashing, say), with ``left_reason`` "left". None: it stays.
 
     One per bot in a process: livekit-agents keeps the receivers' ``lk.clear_buffer``
     handlers process-wide, one per sender.
@@ -326,9 +328,11 @@ class LiveKitAvatar:
         sample_rate: int = 16000,
         join_timeout_s: float = 20.0,
         calls_playback_started: bool = True,
+        leave_after_s: float | None = None,
     ) -> None:
         self._url, self._token = url, token
         self.calls_playback_started = calls_playback_started
+        self.leave_after_s = leave_after_s
         self._sender_identity = sender_identity
         self._options = AvatarOptions(
             video_width=width,

@@ -327,15 +327,19 @@ class LiveKitWorld:
         self._spawn(self._run_avatar(avatar, _token_expiry(token)), f"avatar-{session.id}")
 
     async def _run_avatar(self, avatar: LiveKitAvatar, expires_at: float | None) -> None:
-        """Join after the delay; stay until the server removes it or its token expires."""
+        """Join after the delay; stay until removed, its token expires, or it leaves itself."""
         await asyncio.sleep(self.avatar_join_delay_s)
         try:
             await avatar.start()
         except Exception as error:
             logger.warning(f"the LiveKit avatar could not join its room: {type(error).__name__}")
             return
-        staying_s = None if expires_at is None else max(0.0, expires_at - time.time())
-        if not await avatar.wait_left(staying_s if staying_s is not None else float("inf")):
+        staying_s = float("inf") if expires_at is None else max(0.0, expires_at - time.time())
+        if avatar.leave_after_s is not None and avatar.leave_after_s < staying_s:
+            if not await avatar.wait_left(avatar.leave_after_s):
+                await avatar.aclose("left")  # by itself (a crash, its worker ending...)
+            return
+        if not await avatar.wait_left(staying_s):
             await avatar.aclose("token_expired")
 
     def _spawn(self, coroutine: Any, name: str) -> None:

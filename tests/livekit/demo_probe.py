@@ -1,13 +1,14 @@
 """The LiveKit demo in cases a user cannot set from the command line.
 
 Run by tests/test_livekit_demo.py as ``unshare -n -- python tests/livekit/demo_probe.py
---case refused|late|no-start-call``. It runs ``run_livekit_demo`` (a real pipeline,
+--case refused|late|lost|no-start-call``. It runs ``run_livekit_demo`` (a real pipeline,
 ``LiveKitTransport``, the real server, the local Beyond Presence API, LiveKit's avatar code)
 without a barge-in, with:
 
 - ``refused``: the API answers the session with 402 (no credits): no avatar is sent;
 - ``late``: the service waits 3 s for the avatar (``avatar_join_timeout_s``), and the avatar
   takes 6 s to join: it comes after the service gave up, while the bot still speaks;
+- ``lost``: the avatar leaves by itself 3 s after joining, while it speaks;
 - ``no-start-call``: the avatar never calls the bot's ``lk.playback_started`` (the call is
   optional in LiveKit's protocol).
 
@@ -33,6 +34,7 @@ from pipecat_bey.testing.bey_emulator import Fault
 
 JOIN_TIMEOUT_S = 3.0
 LATE_JOIN_S = 6.0
+LEAVES_AFTER_S = 3.0
 
 
 class ServiceFrames(BaseObserver):
@@ -67,6 +69,8 @@ async def run(args: argparse.Namespace) -> dict:
     elif args.case == "late":
         options.bey_params = BeyParams(avatar_join_timeout_s=JOIN_TIMEOUT_S)
         options.avatar_join_delay_s = LATE_JOIN_S
+    elif args.case == "lost":
+        options.livekit_avatar = {"leave_after_s": LEAVES_AFTER_S}
     else:
         options.livekit_avatar = {"calls_playback_started": False}
     report = await run_livekit_demo(options, progress=lambda line: print(line, file=sys.stderr))
@@ -74,7 +78,9 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--case", choices=("refused", "late", "no-start-call"), default="refused")
+    parser.add_argument(
+        "--case", choices=("refused", "late", "lost", "no-start-call"), default="refused"
+    )
 
 
 if __name__ == "__main__":
