@@ -28,9 +28,10 @@ from conftest import SECRETS
 from livekit_probes import PROBE_TIMEOUT_S, livekit, require
 from sigint import signal_as_it_goes
 
-from pipecat_bey.cli.app import _build_parser, main
+from pipecat_bey.cli.app import main
 from pipecat_bey.cli.check import INTERRUPT_LIMIT_MS, PHRASE_S, SPOKEN_BEFORE_INTERRUPT_S
 from pipecat_bey.cli.check import livekit as livekit_cli
+from pipecat_bey.cli.parser import build_parser
 
 AGENTS = ("livekit.agents", "livekit-agents==1.8.9")
 
@@ -293,7 +294,7 @@ def test_a_missing_package_or_server_is_named_with_the_fix(monkeypatch, tmp_path
 
     monkeypatch.undo()
     monkeypatch.setenv("LIVEKIT_SERVER_BIN", str(tmp_path / "no-such-server"))
-    args = _build_parser().parse_args(["check", "--livekit", "--offline"])
+    args = build_parser().parse_args(["check", "--livekit", "--offline"])
     with pytest.raises(ValueError, match=r"runs a real LiveKit server: .*build-livekit-server\.sh"):
         livekit_cli.run_livekit_check_cli(args)
 

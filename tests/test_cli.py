@@ -18,7 +18,8 @@ from conftest import BEY_KEY, DAILY_KEY
 from sigint import python, signal_as_it_goes
 
 import pipecat_bey
-from pipecat_bey.cli.app import _build_parser, main
+from pipecat_bey.cli.app import main
+from pipecat_bey.cli.parser import build_parser
 
 BANNER = "ᓚᘏᗢ"  # marks pipecat's import-time banner line
 
@@ -161,7 +162,7 @@ SESSION = ["session", "create", "--avatar-id", "a", "--room-url", "https://x.dai
 def test_nonsense_numbers_are_usage_errors_naming_the_value(args, option, value, capsys):
     # The parser alone: before the check, some of these ran the demo for a minute.
     with pytest.raises(SystemExit) as caught:
-        _build_parser().parse_args(args)
+        build_parser().parse_args(args)
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: pipecat-bey")
@@ -169,7 +170,7 @@ def test_nonsense_numbers_are_usage_errors_naming_the_value(args, option, value,
 
 
 def test_numbers_at_their_bounds_are_accepted():
-    parser = _build_parser()
+    parser = build_parser()
     demo = parser.parse_args(["demo", "--avatar-join-delay", "0", "--api-latency", "60"])
     assert (demo.avatar_join_delay, demo.api_latency) == (0.0, 60.0)
     assert parser.parse_args([*SESSION, "--token-ttl", "60"]).token_ttl == 60.0
@@ -359,7 +360,7 @@ async def test_emulator_logs_each_request_and_stops_on_ctrl_c(clean_env):
 def test_demo_relay_writes_what_the_user_heard_by_default():
     from pipecat_bey.cli.demo import options_from_args
 
-    parser = _build_parser()
+    parser = build_parser()
     relayed = options_from_args(parser.parse_args(["demo", "--relay"]))
     assert relayed.relay and relayed.out_path == Path("user_heard.wav")
     in_room = options_from_args(parser.parse_args(["demo"]))
