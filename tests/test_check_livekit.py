@@ -28,6 +28,7 @@ from conftest import SECRETS
 from livekit_probes import PROBE_TIMEOUT_S, livekit, require
 from sigint import signal_as_it_goes
 
+from pipecat_bey.cli import _namespace as namespace
 from pipecat_bey.cli.app import main
 from pipecat_bey.cli.check import INTERRUPT_LIMIT_MS, PHRASE_S, SPOKEN_BEFORE_INTERRUPT_S
 from pipecat_bey.cli.check import livekit as livekit_cli
@@ -284,12 +285,12 @@ def test_the_livekit_options_are_in_the_help(capsys):
 
 
 def test_a_missing_package_or_server_is_named_with_the_fix(monkeypatch, tmp_path):
-    monkeypatch.setattr(livekit_cli, "_installed", lambda module: module != "livekit.agents")
+    monkeypatch.setattr(namespace, "_installed", lambda module: module != "livekit.agents")
     assert livekit_cli.livekit_requirement(offline=False) is None
     assert livekit_cli.livekit_requirement(offline=True) == (
         '--livekit --offline needs livekit.agents: pip install "pipecat-bey[livekit-offline]"'
     )
-    monkeypatch.setattr(livekit_cli, "_installed", lambda module: module != "livekit.api")
+    monkeypatch.setattr(namespace, "_installed", lambda module: module != "livekit.api")
     assert 'pip install "pipecat-bey[livekit]"' in livekit_cli.livekit_requirement(False)
 
     monkeypatch.undo()

@@ -8,12 +8,24 @@ network. ``exec`` keeps the same process: Ctrl-C, SIGTERM and the exit status ar
 it had never left.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 
-__all__ = ["NAMESPACED", "namespaced_command", "run_again_in_a_namespace"]
+__all__ = [
+    "LIVEKIT_OFFLINE",
+    "NAMESPACED",
+    "enter_offline_livekit",
+    "missing_livekit_package",
+    "namespaced_command",
+    "run_again_in_a_namespace",
+]
+
+LIVEKIT_OFFLINE = ("livekit.rtc", "livekit.api", "livekit.agents")
+"""What the offline LiveKit world imports (``pipecat-bey[livekit-offline]``)."""
 
 
 NAMESPACED = "PIPECAT_BEY_NAMESPACED"
@@ -76,3 +88,56 @@ def run_again_in_a_namespace(what: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(command[0], command, {**os.environ, NAMESPACED: "1"})
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None and (
+            importlib.util.find_spec(module) is not None
+        )
+    except ModuleNotFoundError:
+        return False
+
+
+def missing_livekit_package(what: str, modules: Sequence[str], extra: str) -> str | None:
+    """The first of `modules` that is not installed, with what installs it; None if none.
+
+    Args:
+        what: The option that needs them, for the message (``"--transport livekit"``).
+        modules: The modules, dotted.
+        extra: The extra of pipecat-bey that brings them.
+
+    Returns:
+        The message, or None.
+    """
+    for module in modules:
+        if not _installed(module):
+            return f'{what} needs {module}: pip install "pipecat-bey[{extra}]"'
+    return None
+
+
+def enter_offline_livekit(what: str) -> None:
+    """Check what the offline LiveKit world needs, then be in a fresh network namespace.
+
+    Its packages, the ``livekit-server`` binary, and the namespace: this process when it is
+    in one, else the same command again there (:func:`run_again_in_a_namespace`, which does
+    not return).
+
+    Args:
+        what: The option that needs it, for the errors.
+
+    Raises:
+        ValueError: Naming what is missing and how to get it.
+    """
+    missing = missing_livekit_package(what, LIVEKIT_OFFLINE, "livekit-offline")
+    if missing:
+        raise ValueError(missing)
+    from pipecat_bey.testing.livekit_server import LiveKitServerNotFound, find_livekit_server
+    from pipecat_bey.testing.netns import in_fresh_network_namespace
+
+    try:
+        find_livekit_server()
+    except LiveKitServerNotFound as error:
+        raise ValueError(f"{what} runs a real LiveKit server: {error}") from None
+    if not in_fresh_network_namespace():
+        run_again_in_a_namespace(what)

@@ -7,7 +7,6 @@ namespace: outside one, the command runs itself again under ``unshare -n``
 does. Nothing of LiveKit is imported before its packages are known to be there.
 """
 
-import importlib.util
 import logging
 import sys
 from collections.abc import Collection, Iterable
@@ -15,22 +14,17 @@ from typing import Any
 
 from pipecat_bey._secrets import redact
 from pipecat_bey.cli._io import check_writable, exit_status, run_to_the_end
+from pipecat_bey.cli._namespace import (
+    LIVEKIT_OFFLINE,
+    enter_offline_livekit,
+    missing_livekit_package,
+)
 from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S
 from pipecat_bey.config import env
 
 __all__ = ["livekit_requirement", "run_livekit_check_cli"]
 
 ONLINE_PACKAGES = ("livekit.rtc", "livekit.api")
-OFFLINE_PACKAGES = (*ONLINE_PACKAGES, "livekit.agents")
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module.split(".")[0]) is not None and (
-            importlib.util.find_spec(module) is not None
-        )
-    except ModuleNotFoundError:
-        return False
 
 
 def livekit_requirement(offline: bool) -> str | None:
@@ -42,26 +36,9 @@ def livekit_requirement(offline: bool) -> str | None:
     Returns:
         The missing package and the fix, or None.
     """
-    extra = "livekit-offline" if offline else "livekit"
-    what = "--livekit --offline" if offline else "--livekit"
-    for module in OFFLINE_PACKAGES if offline else ONLINE_PACKAGES:
-        if not _installed(module):
-            return f'{what} needs {module}: pip install "pipecat-bey[{extra}]"'
-    return None
-
-
-def _prepare_offline() -> None:
-    """The offline world's needs, then its namespace: this process, or itself again there."""
-    from pipecat_bey.cli._namespace import run_again_in_a_namespace
-    from pipecat_bey.testing.livekit_server import LiveKitServerNotFound, find_livekit_server
-    from pipecat_bey.testing.netns import in_fresh_network_namespace
-
-    try:
-        find_livekit_server()
-    except LiveKitServerNotFound as error:
-        raise ValueError(f"--livekit --offline runs a real LiveKit server: {error}") from None
-    if not in_fresh_network_namespace():
-        run_again_in_a_namespace("--livekit --offline")
+    if offline:
+        return missing_livekit_package("--livekit --offline", LIVEKIT_OFFLINE, "livekit-offline")
+    return missing_livekit_package("--livekit", ONLINE_PACKAGES, "livekit")
 
 
 class _RedactingHandler(logging.Handler):
@@ -117,7 +94,7 @@ def run_livekit_check_cli(args: Any) -> int:
     if missing:
         raise ValueError(missing)
     if args.offline:
-        _prepare_offline()  # may run the command again in a namespace: never returns then
+        enter_offline_livekit("--livekit --offline")  # may run again in a namespace
     from pipecat_bey.cli.check.livekit_room import LiveKitCheckOptions
     from pipecat_bey.cli.check.livekit_run import run_livekit_check, run_offline_livekit_check
 

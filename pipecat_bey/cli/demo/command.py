@@ -11,7 +11,11 @@ import sys
 from typing import Any, TextIO
 
 from pipecat_bey.cli._io import exit_status, run_to_the_end
-from pipecat_bey.cli._namespace import run_again_in_a_namespace
+from pipecat_bey.cli._namespace import (
+    LIVEKIT_OFFLINE,
+    enter_offline_livekit,
+    missing_livekit_package,
+)
 from pipecat_bey.cli.demo.runner import ENDING, DemoOptions, check_options, run_demo
 from pipecat_bey.cli.demo.summary_text import print_outcome
 
@@ -118,27 +122,14 @@ def _livekit_demo(options: DemoOptions) -> Any:
     """The LiveKit demo's run, in a fresh network namespace: this process, or itself again.
 
     Raises:
-        ValueError: When a LiveKit package, the server or the namespace is missing, naming
-            what to install or run.
+        ValueError: When an option means nothing on LiveKit, or a LiveKit package, the
+            server or the namespace is missing, naming what to do.
     """
-    import importlib.util
-
-    for module in ("livekit.rtc", "livekit.agents"):
-        if importlib.util.find_spec(module.split(".")[0]) is None or (
-            importlib.util.find_spec(module) is None
-        ):
-            raise ValueError(
-                f'--transport livekit needs {module}: pip install "pipecat-bey[livekit-offline]"'
-            )
+    missing = missing_livekit_package("--transport livekit", LIVEKIT_OFFLINE, "livekit-offline")
+    if missing:
+        raise ValueError(missing)
     from pipecat_bey.cli.demo.livekit_runner import check_livekit_options, run_livekit_demo
-    from pipecat_bey.testing.livekit_server import LiveKitServerNotFound, find_livekit_server
-    from pipecat_bey.testing.netns import in_fresh_network_namespace
 
     check_livekit_options(options)
-    try:
-        find_livekit_server()
-    except LiveKitServerNotFound as error:
-        raise ValueError(f"--transport livekit runs a real LiveKit server: {error}") from None
-    if not in_fresh_network_namespace():
-        run_again_in_a_namespace("--transport livekit")
+    enter_offline_livekit("--transport livekit")
     return run_livekit_demo(options)
