@@ -8,7 +8,7 @@ from the other participants by its token's user id. Its speech is what the bot's
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pipecat.frames.frames import InterruptionFrame, OutputAudioRawFrame
 
@@ -51,7 +51,75 @@ INTERRUPT_WAIT_S = 5.0
 """How long to wait for the avatar to fall silent after ``"interrupt"``."""
 
 
-class CheckAvatar:
+class AvatarArrival:
+    """The avatar's arrival, as the Daily and the LiveKit checks take it: joined, then its camera.
+
+    The check's avatar part keeps ``_changes``, ``_runner``, ``_session_answered_at``,
+    ``_joined_at``, ``_camera_at`` and ``_left`` up to date, and says how the avatar shows in the
+    lines (``shown_as``) and what to do when it does not come (``join_hint``).
+    """
+
+    shown_as: ClassVar[str] = ""
+    join_hint: ClassVar[str]
+    _changes: Changes
+    _runner: StepRunner
+    _session_answered_at: float
+    _joined_at: float | None
+    _camera_at: float | None
+    _left: bool
+
+    async def await_joined(self, timeout_s: float) -> str:
+        """The ``avatar_joined`` step: the avatar comes into the room.
+
+        Args:
+            timeout_s: How long it may take.
+
+        Returns:
+            What happened.
+
+        Raises:
+            StepFailed: If it did not come in time.
+        """
+        if not await self._changes.wait(lambda: self._joined_at is not None, timeout_s):
+            who = f"the avatar ({self.shown_as})" if self.shown_as else "the avatar"
+            raise StepFailed(f"{who} did not join within {timeout_s:g} s", self.join_hint)
+        assert self._joined_at is not None
+        record = self._runner.record
+        record["avatar_token_valid"] = True  # the room let it in with the minted token
+        joined_s = max(self._joined_at - self._session_answered_at, 0.0)
+        record["avatar_joined_s"] = round(joined_s, 3)
+        shown = f"{self.shown_as} " if self.shown_as else ""
+        return f"{shown}{joined_s:.2f} s after the session started"
+
+    async def await_camera(self, timeout_s: float) -> str:
+        """The ``avatar_video`` step: the avatar's camera comes on.
+
+        Args:
+            timeout_s: How long it may take.
+
+        Returns:
+            What happened.
+
+        Raises:
+            StepFailed: If it did not come on in time, or the avatar left first.
+        """
+        ok = await self._changes.wait(lambda: self._camera_at is not None or self._left, timeout_s)
+        if self._camera_at is None and self._left:
+            raise StepFailed(
+                "the avatar left the room before its camera came on", "try again, or another avatar"
+            )
+        if not ok:
+            raise StepFailed(
+                f"the avatar's camera did not come on within {timeout_s:g} s of it joining",
+                "its renderer did not start: try again, or another avatar",
+            )
+        assert self._camera_at is not None and self._joined_at is not None
+        video_s = max(self._camera_at - self._joined_at, 0.0)
+        self._runner.record["avatar_video_s"] = round(video_s, 3)
+        return f"on {video_s:.2f} s after the avatar joined"
+
+
+class CheckAvatar(AvatarArrival):
     """The avatar of one run, from its session to its eject, and its timings.
 
     Parameters:
@@ -62,6 +130,11 @@ class CheckAvatar:
         runner: The run's steps (its recording).
         changes: Told when the avatar joins, shows its face or leaves.
     """
+
+    join_hint = (
+        "check that the avatar id is yours or a stock one, and that your plan allows another "
+        "session (an avatar left in a room blocks the next); or retry with a longer --timeout"
+    )
 
     def __init__(
         self,
@@ -153,59 +226,6 @@ class CheckAvatar:
         record["session_id"] = session.id
         record["bey_key_valid"] = True
         return f"session {session.id} for avatar {avatar_id} ({answered - started:.2f} s)"
-
-    async def await_joined(self, timeout_s: float) -> str:
-        """The ``avatar_joined`` step: the avatar comes into the room.
-
-        Args:
-            timeout_s: How long it may take.
-
-        Returns:
-            What happened.
-
-        Raises:
-            StepFailed: If it did not come in time.
-        """
-        if not await self._changes.wait(lambda: self._joined_at is not None, timeout_s):
-            raise StepFailed(
-                f"the avatar did not join within {timeout_s:g} s",
-                "check that the avatar id is yours or a stock one, and that your plan allows "
-                "another session (an avatar left in a room blocks the next); or retry with a "
-                "longer --timeout",
-            )
-        assert self._joined_at is not None
-        record = self._runner.record
-        record["avatar_token_valid"] = True  # Daily let it in with the minted token
-        joined_s = max(self._joined_at - self._session_answered_at, 0.0)
-        record["avatar_joined_s"] = round(joined_s, 3)
-        return f"{joined_s:.2f} s after the session started"
-
-    async def await_camera(self, timeout_s: float) -> str:
-        """The ``avatar_video`` step: the avatar's camera comes on.
-
-        Args:
-            timeout_s: How long it may take.
-
-        Returns:
-            What happened.
-
-        Raises:
-            StepFailed: If it did not come on in time, or the avatar left first.
-        """
-        ok = await self._changes.wait(lambda: self._camera_at is not None or self._left, timeout_s)
-        if self._left:
-            raise StepFailed(
-                "the avatar left the room before its camera came on", "try again, or another avatar"
-            )
-        if not ok:
-            raise StepFailed(
-                f"the avatar's camera did not come on within {timeout_s:g} s of it joining",
-                "its renderer did not start: try again, or another avatar",
-            )
-        assert self._camera_at is not None and self._joined_at is not None
-        video_s = max(self._camera_at - self._joined_at, 0.0)
-        self._runner.record["avatar_video_s"] = round(video_s, 3)
-        return f"on {video_s:.2f} s after the avatar joined"
 
     async def speak(self) -> str:
         """The ``avatar_spoke`` step: send the phrase on its track; the avatar speaks it.

@@ -19,6 +19,7 @@ from pipecat_bey.cli.check.avatar import (
     INTERRUPT_WAIT_S,
     QUIET_HOLD_S,
     SPOKEN_BEFORE_INTERRUPT_S,
+    AvatarArrival,
     session_failure,
 )
 from pipecat_bey.cli.check.livekit_bot import LiveKitCheckBot
@@ -53,7 +54,7 @@ LEFT_WAIT_S = 3.0
 """Once removed, how long the bot waits to see the avatar leave (said, not a failure)."""
 
 
-class LiveKitCheckAvatar:
+class LiveKitCheckAvatar(AvatarArrival):
     """The avatar of one LiveKit run, from its session to its removal, and its timings.
 
     Parameters:
@@ -64,6 +65,13 @@ class LiveKitCheckAvatar:
         runner: The run's steps (its recording).
         changes: Told when the avatar joins, shows its face, speaks or leaves.
     """
+
+    shown_as = AVATAR_IDENTITY
+    join_hint = (
+        "check that LIVEKIT_URL is reachable from the internet (the avatar runs at Beyond "
+        "Presence), that the avatar id is yours or a stock one and that your plan allows "
+        "another session; or retry with a longer --timeout"
+    )
 
     def __init__(
         self,
@@ -182,59 +190,6 @@ class LiveKitCheckAvatar:
         record["session_id"] = answer.id
         record["bey_key_valid"] = True
         return f"session {answer.id} for avatar {avatar_id} ({answered - started:.2f} s)"
-
-    async def await_joined(self, timeout_s: float) -> str:
-        """The ``avatar_joined`` step: the avatar (``bey-avatar-agent``) comes into the room.
-
-        Args:
-            timeout_s: How long it may take.
-
-        Returns:
-            What happened.
-
-        Raises:
-            StepFailed: If it did not come in time.
-        """
-        if not await self._changes.wait(lambda: self._joined_at is not None, timeout_s):
-            raise StepFailed(
-                f"the avatar ({AVATAR_IDENTITY}) did not join within {timeout_s:g} s",
-                "check that LIVEKIT_URL is reachable from the internet (the avatar runs at "
-                "Beyond Presence), that the avatar id is yours or a stock one and that your "
-                "plan allows another session; or retry with a longer --timeout",
-            )
-        assert self._joined_at is not None
-        record = self._runner.record
-        record["avatar_token_valid"] = True  # LiveKit let it in with the minted token
-        joined_s = max(self._joined_at - self._session_answered_at, 0.0)
-        record["avatar_joined_s"] = round(joined_s, 3)
-        return f"{AVATAR_IDENTITY} {joined_s:.2f} s after the session started"
-
-    async def await_camera(self, timeout_s: float) -> str:
-        """The ``avatar_video`` step: the avatar publishes its camera.
-
-        Args:
-            timeout_s: How long it may take.
-
-        Returns:
-            What happened.
-
-        Raises:
-            StepFailed: If it did not come on in time, or the avatar left first.
-        """
-        ok = await self._changes.wait(lambda: self._camera_at is not None or self._left, timeout_s)
-        if self._camera_at is None and self._left:
-            raise StepFailed(
-                "the avatar left the room before its camera came on", "try again, or another avatar"
-            )
-        if not ok:
-            raise StepFailed(
-                f"the avatar's camera did not come on within {timeout_s:g} s of it joining",
-                "its renderer did not start: try again, or another avatar",
-            )
-        assert self._camera_at is not None and self._joined_at is not None
-        video_s = max(self._camera_at - self._joined_at, 0.0)
-        self._runner.record["avatar_video_s"] = round(video_s, 3)
-        return f"on {video_s:.2f} s after the avatar joined"
 
     def _heard(self, after: float) -> list[tuple[float, float]]:
         meter = self._bot.meter
