@@ -258,6 +258,31 @@ async def test_an_avatar_that_never_says_it_started_is_taken_as_started_when_it_
     await stream.close()
 
 
+async def test_an_utterance_played_out_before_the_wait_is_not_announced_after_it():
+    gate = asyncio.Event()
+
+    async def wait(seconds):
+        await gate.wait()
+
+    participant, speaking = Participant(), []
+
+    async def on_speaking(started):
+        speaking.append(started)
+
+    stream = SpeechStream(AVATAR_IDENTITY, sleep=wait)
+    stream.attach(participant, on_speaking)
+    await stream.write(speech(0.1))
+    await stream.end()
+    await stream.sent()
+    report = json.dumps({"playback_position": 0.1, "interrupted": False})
+    await participant.rpc_handlers[RPC_PLAYBACK_FINISHED](Invocation(AVATAR_IDENTITY, report))
+    gate.set()  # the wait ends after the avatar said it finished
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert speaking == [] and not stream.speaking  # never left "speaking" with nothing playing
+    await stream.close()
+
+
 async def test_an_avatar_that_says_it_started_is_believed_and_announced_once():
     stream, participant, speaking = await attached()
     await says_it_plays(participant)  # before anything was sent: it does call it

@@ -347,6 +347,8 @@ class SpeechStream:
                 "the avatar does not call lk.playback_started: its utterances are taken as "
                 "started when their streams open"
             )
+            if not self._unfinished:
+                return  # it finished playing meanwhile: nothing to announce any more
         await self._say_speaking(True)
 
     async def _say_speaking(self, speaking: bool) -> None:
