@@ -1,28 +1,15 @@
 """``pipecat-bey check`` on the command line: options, logging, exit status, Ctrl-C."""
 
-import logging
-import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipecat_bey._secrets import redact
-from pipecat_bey.cli._io import check_distinct, check_writable, exit_status, run_to_the_end
+from pipecat_bey.cli._io import check_distinct, check_writable
+from pipecat_bey.cli.check.console import log_to_stderr, run_to_exit_status
 from pipecat_bey.cli.check.offline import run_offline_check
-from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S, CheckOptions
+from pipecat_bey.cli.check.options import CheckOptions
 from pipecat_bey.cli.check.run import run_check
 from pipecat_bey.config import env
-
-
-def _log_to_stderr(secrets: Collection[str]) -> None:
-    """Show pipecat's warnings and errors, one line each, with every secret masked."""
-    from loguru import logger
-
-    def sink(message: Any) -> None:
-        sys.stderr.write(redact(str(message), *secrets))
-
-    logger.remove()
-    logger.add(sink, level="WARNING", format="{level}: {message}")
 
 
 def run_check_cli(args: Any) -> int:
@@ -69,27 +56,12 @@ def run_check_cli(args: Any) -> int:
         record=args.record,
     )
     secrets: set[str] = {s for s in _secrets_of(args) if s}
-    _log_to_stderr(secrets)
+    log_to_stderr(secrets)
     if args.offline:
-        # The local services log a client hanging up mid-request (as Ctrl-C makes the
-        # check do) with a traceback; that is the check's own doing, not a fault.
-        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    again = (
-        "pipecat-bey: still cleaning up (ejecting the avatar, stopping the bot, deleting the "
-        f"room; each at most {CLEANUP_TIMEOUT_S:g} s); the check exits once it is done"
-    )
-    try:
-        # The first Ctrl-C (or SIGTERM) cancels the check, which cleans up (eject,
-        # delete the room) and writes its recording before it is raised here.
-        if args.offline:
-            run = run_offline_check(options, world=world, secrets=secrets)
-        else:
-            run = run_check(options, secrets=secrets)
-        recording = run_to_the_end(run, again=again)
-    except KeyboardInterrupt as e:
-        print(f"pipecat-bey: check {getattr(e, 'how', 'interrupted')}", file=sys.stderr)
-        return exit_status(e)
-    return 0 if recording["ok"] else 1
+        run = run_offline_check(options, world=world, secrets=secrets)
+    else:
+        run = run_check(options, secrets=secrets)
+    return run_to_exit_status(run, offline=args.offline, removal="ejecting the avatar")
 
 
 def _secrets_of(args: Any) -> Iterable[str | None]:

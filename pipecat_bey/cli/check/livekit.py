@@ -8,18 +8,16 @@ does. Nothing of LiveKit is imported before its packages are known to be there.
 """
 
 import logging
-import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from pipecat_bey._secrets import redact
-from pipecat_bey.cli._io import check_writable, exit_status, run_to_the_end
+from pipecat_bey.cli._io import check_writable
 from pipecat_bey.cli._namespace import (
     LIVEKIT_OFFLINE,
     enter_offline_livekit,
     missing_livekit_package,
 )
-from pipecat_bey.cli.check.options import CLEANUP_TIMEOUT_S
+from pipecat_bey.cli.check.console import log_to_stderr, run_to_exit_status
 from pipecat_bey.config import env
 
 __all__ = ["livekit_requirement", "run_livekit_check_cli"]
@@ -39,36 +37,6 @@ def livekit_requirement(offline: bool) -> str | None:
     if offline:
         return missing_livekit_package("--livekit --offline", LIVEKIT_OFFLINE, "livekit-offline")
     return missing_livekit_package("--livekit", ONLINE_PACKAGES, "livekit")
-
-
-class _RedactingHandler(logging.Handler):
-    """The standard library's log records (the LiveKit SDKs'), one line each, secrets masked."""
-
-    def __init__(self, secrets: Collection[str]) -> None:
-        super().__init__(level=logging.WARNING)
-        self._secrets = secrets
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = f"{record.levelname}: {record.getMessage()}\n"
-            sys.stderr.write(redact(line, *self._secrets))
-        except Exception:  # a log line must never stop the check
-            self.handleError(record)
-
-
-def _log_to_stderr(secrets: Collection[str]) -> None:
-    """Show warnings and errors, one line each, with every secret masked (tokens too)."""
-    from loguru import logger
-
-    def sink(message: Any) -> None:
-        sys.stderr.write(redact(str(message), *secrets))
-
-    logger.remove()
-    logger.add(sink, level="WARNING", format="{level}: {message}")
-    logging.getLogger().addHandler(_RedactingHandler(secrets))
-    # The LiveKit SDK warns of every data channel closing as a participant leaves, and
-    # its server API of each retry; the steps say what failed.
-    logging.getLogger("livekit").setLevel(logging.ERROR)
 
 
 def run_livekit_check_cli(args: Any) -> int:
@@ -109,27 +77,15 @@ def run_livekit_check_cli(args: Any) -> int:
         record=args.record,
     )
     secrets: set[str] = {s for s in _secrets_of(args) if s}
-    _log_to_stderr(secrets)
+    log_to_stderr(secrets)
+    # The LiveKit SDK warns of every data channel closing as a participant leaves, and
+    # its server API of each retry; the steps say what failed.
+    logging.getLogger("livekit").setLevel(logging.ERROR)
     if args.offline:
-        # The local services log a client hanging up mid-request (as Ctrl-C makes the
-        # check do) with a traceback; that is the check's own doing, not a fault.
-        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    again = (
-        "pipecat-bey: still cleaning up (removing the avatar, stopping the bot, deleting the "
-        f"room; each at most {CLEANUP_TIMEOUT_S:g} s); the check exits once it is done"
-    )
-    try:
-        # The first Ctrl-C (or SIGTERM) cancels the check, which cleans up (removes the
-        # avatar, deletes the room) and writes its recording before it is raised here.
-        if args.offline:
-            run = run_offline_livekit_check(options, secrets=secrets)
-        else:
-            run = run_livekit_check(options, secrets=secrets)
-        recording = run_to_the_end(run, again=again)
-    except KeyboardInterrupt as e:
-        print(f"pipecat-bey: check {getattr(e, 'how', 'interrupted')}", file=sys.stderr)
-        return exit_status(e)
-    return 0 if recording["ok"] else 1
+        run = run_offline_livekit_check(options, secrets=secrets)
+    else:
+        run = run_livekit_check(options, secrets=secrets)
+    return run_to_exit_status(run, offline=args.offline, removal="removing the avatar")
 
 
 def _secrets_of(args: Any) -> Iterable[str | None]:
