@@ -18,21 +18,13 @@ the far side is real WebRTC:
 
 from typing import Any
 
-from pipecat_bey.cli.demo.report import Seen
+from pipecat_bey.cli.demo.report import Seen, ms_between, session_keys
 from pipecat_bey.testing.audio import speech_duration_s
 from pipecat_bey.testing.livekit_avatar import AVATAR_IDENTITY, LiveKitAvatar
 from pipecat_bey.testing.livekit_user import overlap_s
 from pipecat_bey.testing.livekit_world import LiveKitWorld
 
 __all__ = ["livekit_report"]
-
-
-def _ms(later: float | None, earlier: float | None) -> float | None:
-    return None if later is None or earlier is None else round((later - earlier) * 1000, 1)
-
-
-def _s(later: float | None, earlier: float | None) -> float | None:
-    return None if later is None or earlier is None else round(later - earlier, 3)
 
 
 def livekit_report(
@@ -59,10 +51,6 @@ def livekit_report(
     """
     bey, user = world.bey, world.user
     assert bey is not None and user is not None
-    request = dict(bey.requests[0]) if bey.requests else None
-    if request and "token" in request:
-        request["token"] = "***"
-    session = bey.sessions[0].model_dump(mode="json") if bey.sessions else None
     heard_bot_s = user.heard_s(bot)
     avatar_identities = sorted({a for a in user.participants if a.startswith(AVATAR_IDENTITY)})
     heard_avatar_s = round(sum(user.heard_s(a) for a in avatar_identities), 3)
@@ -80,13 +68,7 @@ def livekit_report(
     joined = [a for a in world.avatars if a.joined_at is not None]
     report: dict[str, Any] = {
         "transport": "livekit",
-        "session_request": request,
-        "session_response": session,
-        "session_errors": seen.errors,
-        "start_frame_passthrough_ms": _ms(seen.start_out, seen.start_in),
-        "avatar_joined_s": _s(seen.avatar_joined, seen.start_in),
-        "input_s": round(input_s, 3),
-        "input_speech_s": round(input_speech_s, 3),
+        **session_keys(bey, seen, input_s, input_speech_s),
         "network_delay_s": None,
         "jitter_s": None,
         "loss_pct": None,
@@ -129,14 +111,14 @@ def _speech_figures(avatar: LiveKitAvatar, seen: Seen, barge_in: bool) -> dict[s
     pcm, rate = avatar.received_audio()
     figures: dict[str, Any] = {
         "avatar_received_speech_s": round(speech_duration_s(pcm, rate), 3),
-        "first_audio_latency_ms": _ms(avatar.arrivals[0][0], seen.avatar_joined)
+        "first_audio_latency_ms": ms_between(avatar.arrivals[0][0], seen.avatar_joined)
         if avatar.arrivals
         else None,
     }
     if barge_in and avatar.clears and seen.interruption is not None:
         figures |= {
             "interrupted": True,
-            "interrupt_latency_ms": _ms(avatar.clears[0], seen.interruption),
+            "interrupt_latency_ms": ms_between(avatar.clears[0], seen.interruption),
             "audio_after_interrupt_s": round(avatar.received_s(after=seen.interruption), 3),
             "avatar_spoke_after_interrupt_s": round(avatar.spoke_s(after=seen.interruption), 3),
         }

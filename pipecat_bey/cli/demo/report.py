@@ -23,6 +23,7 @@ from typing import Any
 from pipecat_bey.config import BEY_AUDIO_TRACK
 from pipecat_bey.testing.audio import speech_duration_s, speech_segments
 from pipecat_bey.testing.av_sync import BlockLag, lip_sync, utterance_lags, video_fps
+from pipecat_bey.testing.bey_emulator import BeyEmulator
 from pipecat_bey.testing.daily_sim import (
     MICROPHONE,
     SimulatedAvatar,
@@ -67,6 +68,35 @@ class Seen:
     barge_in_skipped: str | None = None
 
 
+def session_keys(
+    bey: BeyEmulator, seen: Seen, input_s: float, input_speech_s: float
+) -> dict[str, Any]:
+    """The report's first keys, on any transport: the session, the start, the bot's clip.
+
+    Args:
+        bey: The local Beyond Presence API the run used.
+        seen: What the avatar service went through.
+        input_s: Seconds of the bot's clip.
+        input_speech_s: Seconds of speech in it.
+
+    Returns:
+        ``session_request`` (its token masked), ``session_response``, ``session_errors``,
+        ``start_frame_passthrough_ms``, ``avatar_joined_s``, ``input_s``, ``input_speech_s``.
+    """
+    request = dict(bey.requests[0]) if bey.requests else None
+    if request and "token" in request:
+        request["token"] = "***"
+    return {
+        "session_request": request,
+        "session_response": bey.sessions[0].model_dump(mode="json") if bey.sessions else None,
+        "session_errors": seen.errors,
+        "start_frame_passthrough_ms": ms_between(seen.start_out, seen.start_in),
+        "avatar_joined_s": s_between(seen.avatar_joined, seen.start_in),
+        "input_s": round(input_s, 3),
+        "input_speech_s": round(input_speech_s, 3),
+    }
+
+
 def room_report(
     world: OfflineWorld,
     seen: Seen,
@@ -91,10 +121,6 @@ def room_report(
     """
     bey, daily, user = world.bey, world.daily, world.user
     assert user is not None
-    request = dict(bey.requests[0]) if bey.requests else None
-    if request and "token" in request:
-        request["token"] = "***"
-    session = bey.sessions[0].model_dump(mode="json") if bey.sessions else None
     heard_bot_s = user.heard_speech_s(bot_id) if bot_id else 0.0
     late = [
         a
@@ -105,13 +131,7 @@ def room_report(
     ]
     network = daily.network
     report: dict[str, Any] = {
-        "session_request": request,
-        "session_response": session,
-        "session_errors": seen.errors,
-        "start_frame_passthrough_ms": _ms(seen.start_out, seen.start_in),
-        "avatar_joined_s": _s(seen.avatar_joined, seen.start_in),
-        "input_s": round(input_s, 3),
-        "input_speech_s": round(input_speech_s, 3),
+        **session_keys(bey, seen, input_s, input_speech_s),
         # The room's conditions: one-way media delay, and up to this much more.
         "network_delay_s": network.delay_s,
         "jitter_s": network.jitter_s,
@@ -154,11 +174,11 @@ def room_report(
         return report
     rate = avatar.received_sample_rate or 24000
     report["avatar_received_speech_s"] = round(speech_duration_s(avatar.received_audio(), rate), 3)
-    report["first_audio_latency_ms"] = _ms(avatar.first_speech_at(), seen.avatar_joined)
+    report["first_audio_latency_ms"] = ms_between(avatar.first_speech_at(), seen.avatar_joined)
     if barge_in and avatar.interrupts:
         interrupt_at = avatar.interrupts[0]
         report["interrupted"] = True
-        report["interrupt_latency_ms"] = _ms(interrupt_at, seen.interruption)
+        report["interrupt_latency_ms"] = ms_between(interrupt_at, seen.interruption)
         report["audio_after_interrupt_s"] = round(avatar.speech_received_s(after=interrupt_at), 3)
         report["avatar_spoke_after_interrupt_s"] = round(avatar.spoke_s(after=interrupt_at), 3)
     return report
@@ -394,9 +414,11 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _ms(end: float | None, start: float | None) -> float | None:
+def ms_between(end: float | None, start: float | None) -> float | None:
+    """Milliseconds from `start` to `end` (monotonic), or None if either is unknown."""
     return None if end is None or start is None else round((end - start) * 1000, 1)
 
 
-def _s(end: float | None, start: float | None) -> float | None:
+def s_between(end: float | None, start: float | None) -> float | None:
+    """Seconds from `start` to `end` (monotonic), or None if either is unknown."""
     return None if end is None or start is None else round(end - start, 3)
